@@ -1,0 +1,211 @@
+"""The output label image: its levels, chunking, NGFF metadata, and when it is listed."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from .errors import ConfigError
+from .grid import TileGrid, divisor_chunk
+from .ngff import ImageInfo, ome_attrs
+
+OWNER_KEY = "patchworks"
+CHUNK_CAP_INPLANE = 256
+CHUNK_CAP_OTHER = 64
+
+
+@dataclass(frozen=True)
+class LabelImage:
+    """Where and how the label pyramid of one image is written."""
+
+    root: str  # store that holds the labels group
+    name: str
+    image: ImageInfo
+    grid: TileGrid
+    levels: int
+    factors: tuple[int, ...]  # per spatial axis, applied at each level
+    dtype: str
+    into_input: bool
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root) / "labels" / self.name
+
+    # geometry -----------------------------------------------------------------------------
+    def scale_of(self, level: int) -> tuple[int, ...]:
+        return tuple(f**level for f in self.factors)
+
+    def spatial_shape(self, level: int) -> tuple[int, ...]:
+        return tuple(math.ceil(s / f) for s, f in zip(self.grid.shape, self.scale_of(level)))
+
+    def _full(self, spatial: tuple[Any, ...], fill: Any) -> tuple[Any, ...]:
+        it = iter(spatial)
+        return tuple(next(it) if i in self.image.spatial_axes else fill for i in range(len(self.image.axes)))
+
+    def shape(self, level: int) -> tuple[int, ...]:
+        return self._full(self.spatial_shape(level), 1)
+
+    def chunks(self, level: int) -> tuple[int, ...]:
+        """Chunks that divide each tile's share of ``level``, so tiles never share a chunk."""
+        spatial = []
+        n = len(self.grid.shape)
+        for ax, (t, f, size, count) in enumerate(zip(self.grid.tile_shape, self.scale_of(level),
+                                                      self.spatial_shape(level), self.grid.counts)):
+            cap = CHUNK_CAP_INPLANE if ax >= n - 2 else CHUNK_CAP_OTHER
+            spatial.append(divisor_chunk(t // f, cap) if count > 1 else min(size, cap))
+        return self._full(tuple(spatial), 1)
+
+    def selection(self, region: tuple[slice, ...]) -> tuple[Any, ...]:
+        return self._full(region, 0)
+
+    def tile_share(self, tile: int, level: int) -> tuple[slice, ...]:
+        """The region of ``level`` computed from ``tile``'s voxels alone (tiles are aligned)."""
+        return tuple(
+            slice(s.start // f, math.ceil(s.stop / f))
+            for s, f in zip(self.grid.core(tile), self.scale_of(level))
+        )
+
+    def check_alignment(self) -> None:
+        """Tiles must start on level boundaries so each tile computes its share of every level."""
+        span = self.scale_of(self.levels - 1)
+        for ax, (t, f, count) in enumerate(zip(self.grid.tile_shape, span, self.grid.counts)):
+            if count > 1 and t % f:
+                lo, hi = t // f * f, (t // f + 1) * f
+                raise ConfigError(
+                    f"tiling.tile_shape: {t} along spatial axis {ax} is not a multiple of "
+                    f"{f} (pyramid.downscale ** (pyramid.levels - 1)), so tiles cannot each "
+                    f"write their share of every pyramid level; use {max(lo, f)} or {hi}, "
+                    "or fewer pyramid levels"
+                )
+        if min(self.spatial_shape(self.levels - 1)) < 1:
+            raise ConfigError("pyramid.levels: too many levels for the image size")
+
+    # arrays ------------------------------------------------------------------------------
+    def array(self, level: int, mode: str = "r+") -> zarr.Array:
+        return zarr.open_array(str(self.path / str(level)), mode=mode)
+
+    def create_level(self, level: int) -> zarr.Array:
+        """(Re)create the empty array of ``level``."""
+        kwargs: dict[str, Any] = {}
+        if self.image.zarr_format == 3:
+            kwargs["dimension_names"] = [a.name for a in self.image.axes]
+        return zarr.create_array(
+            str(self.path / str(level)),
+            shape=self.shape(level),
+            chunks=self.chunks(level),
+            dtype=self.dtype,
+            fill_value=0,
+            zarr_format=self.image.zarr_format,
+            overwrite=True,
+            **kwargs,
+        )
+
+    def remove_levels_from(self, level: int) -> None:
+        """Delete arrays of ``level`` and deeper (left over from a run with more levels)."""
+        if self.path.exists():
+            for child in self.path.iterdir():
+                if child.is_dir() and child.name.isdigit() and int(child.name) >= level:
+                    shutil.rmtree(child)
+
+    # metadata ------------------------------------------------------------------------------
+    def _versioned(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.image.version == "0.5":
+            return {"ome": {"version": "0.5", **attrs}}
+        return attrs
+
+    def multiscales(self) -> dict[str, Any]:
+        spatial = self.image.spatial_axes
+        datasets = []
+        for level in range(self.levels):
+            factors = iter(self.scale_of(level))
+            scale, translation = [], []
+            for i, (s, t) in enumerate(zip(self.image.scale, self.image.translation)):
+                if i in spatial:
+                    f = next(factors)
+                    scale.append(s * f)
+                    translation.append(t + (f - 1) * s / 2)
+                else:
+                    scale.append(1.0)
+                    translation.append(0.0)
+            transforms: list[dict[str, Any]] = [{"type": "scale", "scale": scale}]
+            if any(translation):
+                transforms.append({"type": "translation", "translation": translation})
+            datasets.append({"path": str(level), "coordinateTransformations": transforms})
+        ms: dict[str, Any] = {
+            "name": self.name,
+            "axes": [a.as_dict() for a in self.image.axes],
+            "datasets": datasets,
+        }
+        if self.image.version == "0.4":
+            ms["version"] = "0.4"
+        return ms
+
+    def image_label(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {}
+        if self.image.version == "0.4":
+            meta["version"] = "0.4"
+        if self.into_input:
+            meta["source"] = {"image": "../../"}
+        return meta
+
+    def owner(self) -> str | None:
+        """The work directory recorded by the run that wrote this label image, if any."""
+        try:
+            attrs = zarr.open_group(str(self.path), mode="r").attrs.asdict()
+        except Exception:
+            return None
+        return attrs.get(OWNER_KEY, {}).get("workdir")
+
+    def claim(self, workdir: str, overwrite: bool) -> None:
+        """Make the label group ours, unlisted and without multiscales (i.e. not complete).
+
+        An existing label image written by another run is kept unless ``overwrite``.
+        """
+        workdir = str(Path(workdir).resolve())
+        if self.path.exists() and self.owner() != workdir:
+            if not overwrite:
+                raise ConfigError(overwrite_message(self))
+            shutil.rmtree(self.path)
+        zarr.open_group(self.root, mode="a", zarr_format=self.image.zarr_format)
+        self._set_listed(False)
+        zarr.open_group(str(self.path), mode="a", zarr_format=self.image.zarr_format).attrs.put(
+            {OWNER_KEY: {"workdir": workdir, "complete": False}}
+        )
+
+    def publish(self, workdir: str) -> None:
+        """Write the NGFF metadata and list the label image: it is complete."""
+        attrs = self._versioned({"multiscales": [self.multiscales()], "image-label": self.image_label()})
+        attrs[OWNER_KEY] = {"workdir": str(Path(workdir).resolve()), "complete": True}
+        zarr.open_group(str(self.path), mode="a").attrs.put(attrs)
+        self._set_listed(True)
+
+    def _set_listed(self, listed: bool) -> None:
+        group = zarr.open_group(str(Path(self.root) / "labels"), mode="a", zarr_format=self.image.zarr_format)
+        ngff, _ = ome_attrs(group.attrs.asdict())
+        names = [n for n in ngff.get("labels", []) if n != self.name] + ([self.name] if listed else [])
+        group.attrs.put(self._versioned({"labels": names}))
+
+
+def overwrite_message(label: LabelImage) -> str:
+    return (
+        f"output.label_name: a label image '{label.name}' already exists at {label.path} "
+        "and was not written by this work directory; set output.overwrite: true to replace it, "
+        "or choose another output.label_name"
+    )
+
+
+def as_dtype_checked(n_objects: int, dtype: str) -> np.dtype:
+    """``dtype`` if it can hold ids up to ``n_objects``; else a ConfigError naming the fix."""
+    info = np.iinfo(np.dtype(dtype))
+    if n_objects > info.max:
+        raise ConfigError(
+            f"output.dtype: {dtype} holds ids up to {info.max} but the image has {n_objects} "
+            "objects; set output.dtype to uint32 or uint64"
+        )
+    return np.dtype(dtype)

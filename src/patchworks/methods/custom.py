@@ -1,0 +1,38 @@
+"""``custom``: any importable ``module:function`` that maps a tile to integer labels."""
+
+from __future__ import annotations
+
+import importlib
+from functools import partial
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def import_function(spec: str) -> Any:
+    """Import ``module:function`` (the function may be a dotted attribute path)."""
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise ConfigError(
+            f"method.custom.function: {spec!r} is not of the form 'package.module:function'"
+        )
+    module_name, attr = spec.split(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(
+            f"method.custom.function: cannot import module {module_name!r} ({err}); "
+            "install it or put it on PYTHONPATH"
+        ) from err
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"method.custom.function: module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ConfigError(f"method.custom.function: {spec!r} is not callable")
+    return obj
+
+
+def build(method: dict[str, Any], connectivity: int, threshold_value: float | None) -> Any:
+    """Tile function for the config's ``method.custom`` section."""
+    fn = import_function(method["custom"]["function"])
+    return partial(fn, **method["custom"].get("kwargs", {}))

@@ -1,0 +1,51 @@
+"""Entry point of the rule scripts: run one step with the job's log file attached."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from . import steps
+
+Step = Callable[[Any], None]
+
+STEPS: dict[str, Step] = {
+    "demo": lambda s: steps.build_demo(s.config),
+    "prepare": lambda s: steps.prepare(s.config, s.output[0]),
+    "threshold": lambda s: steps.image_threshold(s.config, s.output[0]),
+    "stage": lambda s: steps.stage(s.config, int(s.wildcards.tile), s.input.get("threshold"), s.output[0]),
+    "faces": lambda s: steps.faces(s.config, int(s.wildcards.tile), int(s.wildcards.axis), s.output[0]),
+    "cc": lambda s: steps.cc(s.config, s.input.stage, s.input.faces, s.output[0]),
+    "relabel": lambda s: steps.relabel(s.config, int(s.wildcards.tile), s.output[0]),
+    "pyramid_init": lambda s: steps.pyramid_init(s.config, s.output[0]),
+    "pyramid": lambda s: steps.pyramid(s.config, int(s.wildcards.tile), s.output[0]),
+    "publish": lambda s: steps.publish(s.config, s.input.cc, s.output[0]),
+}
+
+
+def run(snakemake: Any, step: str) -> None:
+    """Run ``step`` for the job described by Snakemake's ``snakemake`` object.
+
+    Output goes to the job's log file; a failure is written there and to stderr, then the
+    job exits non-zero.
+    """
+    log_path = snakemake.log[0] if snakemake.log else None
+    with contextlib.ExitStack() as stack:
+        if log_path:
+            fh = stack.enter_context(open(log_path, "w"))
+            stack.enter_context(contextlib.redirect_stdout(fh))
+            stack.enter_context(contextlib.redirect_stderr(fh))
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
+        try:
+            STEPS[step](snakemake)
+        except Exception as err:
+            traceback.print_exc()
+            message = f"patchworks {step} failed: {type(err).__name__}: {err}"
+            print(message, file=sys.__stderr__)
+            if log_path:
+                print(f"  (log: {log_path})", file=sys.__stderr__)
+            sys.exit(1)

@@ -1,0 +1,120 @@
+"""One function per workflow rule; the rule scripts only call these."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from . import atomic, demo
+from .downsample import downsample
+from .faces import face_pairs
+from .labels import as_dtype_checked
+from .methods import build_method
+from .plan import Plan
+from .sampling import otsu_threshold
+from .stage import stage_tile
+from .table import RelabelTable, build_table
+
+
+def build_demo(config: dict[str, Any]) -> None:
+    demo.build(config["input"]["store"])
+
+
+def prepare(config: dict[str, Any], output: str) -> None:
+    """Check the config against the input and create the empty stage store."""
+    plan = Plan(config)
+    plan.validate()
+    zarr.create_array(
+        plan.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
+        chunks=tuple(plan.label.chunks(0)[i] for i in plan.image.spatial_axes), overwrite=True,
+    )
+    atomic.write_json(output, {"shape": plan.grid.shape, "tile_shape": plan.grid.tile_shape,
+                               "tiles": plan.grid.n_tiles, "counts": plan.grid.counts})
+
+
+def image_threshold(config: dict[str, Any], output: str) -> None:
+    """Otsu's threshold of the whole image, computed once from a bounded sample."""
+    plan = Plan(config)
+    n = config["statistics"]["sample_voxels"]
+    atomic.write_json(output, {"value": otsu_threshold(plan.source(), n), "sample_voxels": n})
+
+
+def stage(config: dict[str, Any], tile: int, threshold_file: str | None, output: str) -> None:
+    plan = Plan(config)
+    value = atomic.read_json(threshold_file)["value"] if threshold_file else None
+    fn = build_method(config["method"], plan.connectivity, value)
+    tiling = config["tiling"]
+    empty = None
+    if tiling["skip_empty"]:
+        empty = value if tiling["empty_threshold"] == "otsu" else float(tiling["empty_threshold"])
+    result = stage_tile(plan.source(), plan.grid, tile, fn, zarr.open_array(plan.stage_store, mode="r+"), empty)
+    atomic.write_json(output, result)
+
+
+def faces(config: dict[str, Any], tile: int, axis: int, output: str) -> None:
+    plan = Plan(config)
+    pairs = face_pairs(zarr.open_array(plan.stage_store, mode="r"), plan.grid, tile, axis, plan.connectivity)
+    atomic.save_npy(output, pairs)
+
+
+def cc(config: dict[str, Any], stage_files: Sequence[str], face_files: Sequence[str], output: str) -> None:
+    """Build the relabel table, then (re)create level 0 of the label image, unlisted."""
+    t0 = time.perf_counter()
+    plan = Plan(config)
+    counts = np.zeros(plan.grid.n_tiles, dtype=np.int64)
+    for f in stage_files:
+        info = atomic.read_json(f)
+        counts[info["tile"]] = info["count"]
+    table = build_table(counts, (np.load(f) for f in face_files))
+    as_dtype_checked(table.n_objects, config["output"]["dtype"])
+    table.save(plan.table_dir)
+    plan.label.claim(str(plan.workdir), config["output"]["overwrite"])
+    plan.label.create_level(0)
+    atomic.write_json(output, {"objects": table.n_objects, "staged_labels": int(counts.sum()),
+                               "merged_labels": int(table.ptr[-1]), "seconds": time.perf_counter() - t0})
+
+
+def relabel(config: dict[str, Any], tile: int, output: str) -> None:
+    t0 = time.perf_counter()
+    plan = Plan(config)
+    lut = RelabelTable.load(plan.table_dir).tile_lut(tile)
+    region = plan.grid.core(tile)
+    staged = np.asarray(zarr.open_array(plan.stage_store, mode="r")[region])
+    plan.label.array(0)[plan.label.selection(region)] = lut.astype(config["output"]["dtype"])[staged]
+    atomic.write_json(output, {"tile": tile, "seconds": time.perf_counter() - t0})
+
+
+def pyramid_init(config: dict[str, Any], output: str) -> None:
+    """(Re)create the empty lower levels of the label image, unlisted."""
+    plan = Plan(config)
+    plan.label.claim(str(plan.workdir), config["output"]["overwrite"])
+    plan.label.remove_levels_from(1)
+    for level in range(1, plan.label.levels):
+        plan.label.create_level(level)
+    atomic.write_json(output, {"levels": plan.label.levels, "factors": plan.label.factors})
+
+
+def pyramid(config: dict[str, Any], tile: int, output: str) -> None:
+    """Write this tile's share of every lower level, each from the level above."""
+    t0 = time.perf_counter()
+    plan = Plan(config)
+    label = plan.label
+    data = np.asarray(label.array(0, mode="r")[label.selection(label.grid.core(tile))])
+    for level in range(1, label.levels):
+        data = downsample(data, label.factors, config["pyramid"]["method"])
+        label.array(level)[label.selection(label.tile_share(tile, level))] = data
+    atomic.write_json(output, {"tile": tile, "seconds": time.perf_counter() - t0})
+
+
+def publish(config: dict[str, Any], cc_summary: str, output: str) -> None:
+    """Write the NGFF metadata and list the label image: only now does it look complete."""
+    plan = Plan(config)
+    plan.label.publish(str(plan.workdir))
+    summary = atomic.read_json(cc_summary)
+    atomic.write_json(output, {"labels": str(Path(plan.label.path)), "objects": summary["objects"],
+                               "levels": plan.label.levels})

@@ -1,0 +1,92 @@
+"""The ``cc`` step: connected components of touching pairs -> the global relabel table.
+
+Staged labels are numbered 1..n_t per tile; ``offsets`` (an exclusive cumsum of the counts)
+make them globally unique: ``g = offsets[t] + local``. Only labels that occur in pairs enter
+the graph. In each component the smallest ``g`` is the root; every other member is dropped,
+and final ids are the remaining ``g`` renumbered in order, so ids are contiguous 1..N and
+depend only on the staged labels, not on job order.
+
+The table stores, per tile, only its dropped members (local label and final id), so a relabel
+job reads its own slice and derives every other id from ``offsets`` and ``ptr``; memory grows
+with pairs and tiles, never with the largest label id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .faces import TILE_SHIFT
+
+TABLE_FILES = ("offsets.npy", "ptr.npy", "member_local.npy", "member_final.npy")
+LOCAL_MASK = np.int64((1 << 32) - 1)
+
+
+@dataclass
+class RelabelTable:
+    offsets: np.ndarray  # (n_tiles + 1,) int64: staged ids of tile t are offsets[t] + 1..count
+    ptr: np.ndarray  # (n_tiles + 1,) int64: tile t's members are member_*[ptr[t]:ptr[t+1]]
+    member_local: np.ndarray  # local label of each dropped member, sorted within a tile
+    member_final: np.ndarray  # its final id
+
+    @property
+    def n_objects(self) -> int:
+        return int(self.offsets[-1] - self.ptr[-1])
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, arr in zip(TABLE_FILES, (self.offsets, self.ptr, self.member_local, self.member_final)):
+            np.save(folder / name, arr)
+
+    @classmethod
+    def load(cls, folder: str | Path, mmap: bool = True) -> RelabelTable:
+        mode = "r" if mmap else None
+        return cls(*(np.load(Path(folder) / name, mmap_mode=mode) for name in TABLE_FILES))
+
+    def tile_lut(self, tile: int) -> np.ndarray:
+        """Lookup table ``local label -> final id`` (index 0 -> 0) for one tile."""
+        start, count = int(self.offsets[tile]), int(self.offsets[tile + 1] - self.offsets[tile])
+        lo, hi = int(self.ptr[tile]), int(self.ptr[tile + 1])
+        local = np.asarray(self.member_local[lo:hi], dtype=np.int64)
+        final = np.asarray(self.member_final[lo:hi], dtype=np.int64)
+        ids = np.arange(count + 1, dtype=np.int64)
+        lut = start - lo + ids - np.searchsorted(local, ids)
+        lut[local] = final
+        lut[0] = 0
+        return lut
+
+
+def build_table(counts: np.ndarray, pairs: Iterable[np.ndarray]) -> RelabelTable:
+    """Build the relabel table from per-tile label counts and ``(node_a, node_b)`` pair arrays."""
+    counts = np.asarray(counts, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    edges = np.concatenate([np.asarray(p, dtype=np.int64).reshape(-1, 2) for p in pairs] or
+                           [np.zeros((0, 2), np.int64)])
+    nodes, inverse = np.unique(edges.ravel(), return_inverse=True)
+    tiles = nodes >> TILE_SHIFT
+    local = nodes & LOCAL_MASK
+    if nodes.size and (local.min() < 1 or np.any(local > counts[tiles])):
+        raise ValueError("a pair names a label that its tile's count does not include; "
+                         "the stage outputs and face outputs are out of step: rerun the stage step")
+    g = offsets[tiles] + local  # sorted, since node codes sort by (tile, local)
+    n = nodes.size
+    graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (inverse[0::2], inverse[1::2])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    _, first = np.unique(component, return_index=True)  # index of each component's smallest g
+    root_of = first[component]
+    is_member = root_of != np.arange(n)
+    members_g = g[is_member]
+    root_final = g[first] - np.searchsorted(members_g, g[first])
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(tiles[is_member], minlength=len(counts)))])
+    return RelabelTable(
+        offsets=offsets,
+        ptr=ptr.astype(np.int64),
+        member_local=local[is_member].astype(np.uint32),
+        member_final=root_final[component[is_member]],
+    )

@@ -1,0 +1,13 @@
+rule cc:
+    """Connected components of all pairs -> the relabel table (ids 1..N)."""
+    input:
+        stage=expand(plan.path("stage", "{tile}.json"), tile=TILES),
+        faces=[plan.path("faces", f"{t}-{a}.npy") for t, a in FACES],
+    output:
+        plan.path("cc.json"),
+    params:
+        output=config["output"],
+    log:
+        log("cc"),
+    script:
+        "../../scripts/cc.py"

@@ -1,0 +1,10 @@
+if config["input"]["demo"]:
+
+    rule demo:
+        """Assemble the shipped real nuclei image into the demo OME-Zarr."""
+        output:
+            plan.input_marker,
+        log:
+            log("demo"),
+        script:
+            "../../scripts/demo.py"

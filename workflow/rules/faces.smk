@@ -1,0 +1,12 @@
+rule faces:
+    """Label pairs touching across the face between a tile and its + neighbour along an axis."""
+    input:
+        lambda w: [plan.path("stage", f"{t}.json") for t in plan.grid.face_tiles(int(w.tile), int(w.axis))],
+    output:
+        plan.path("faces", "{tile}-{axis}.npy"),
+    params:
+        connectivity=config["connectivity"],
+    log:
+        log("faces/{tile}-{axis}"),
+    script:
+        "../../scripts/faces.py"

@@ -1,0 +1,27 @@
+rule pyramid_init:
+    """Create the empty lower levels of the label image."""
+    input:
+        plan.path("cc.json"),
+    output:
+        plan.path("pyramid.json"),
+    params:
+        pyramid=config["pyramid"],
+    log:
+        log("pyramid_init"),
+    script:
+        "../../scripts/pyramid_init.py"
+
+
+rule pyramid:
+    """Downsample the tile's share of level 0 into every lower level."""
+    input:
+        plan.path("relabel", "{tile}.json"),
+        plan.path("pyramid.json"),
+    output:
+        plan.path("pyramid", "{tile}.json"),
+    params:
+        pyramid=config["pyramid"],
+    log:
+        log("pyramid/{tile}"),
+    script:
+        "../../scripts/pyramid.py"

@@ -1,0 +1,10 @@
+rule relabel:
+    """Apply the tile's slice of the table; write its region of level 0."""
+    input:
+        plan.path("cc.json"),
+    output:
+        plan.path("relabel", "{tile}.json"),
+    log:
+        log("relabel/{tile}"),
+    script:
+        "../../scripts/relabel.py"

@@ -1,0 +1,12 @@
+rule threshold:
+    """Otsu's threshold of the whole image, once, from a bounded sample."""
+    input:
+        plan.path("prepare.json"),
+    output:
+        plan.path("threshold.json"),
+    params:
+        statistics=config["statistics"],
+    log:
+        log("threshold"),
+    script:
+        "../../scripts/threshold.py"
