@@ -1,14 +1,27 @@
 # patchworks: segment an OME-Zarr image tile by tile and merge the labels globally.
 # Steps: [demo] -> prepare -> [threshold] -> stage (per tile) -> faces (per tile face)
 #        -> cc -> relabel (per tile) -> pyramid_init -> pyramid (per tile) -> publish
+import sys
+
 from snakemake.utils import min_version, validate
+
+from patchworks.config import validate_config
+from patchworks.errors import ConfigError
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The shipped default (the demo) applies only when no --configfile is given, so a user's config
+# file never inherits demo settings; --config KEY=VALUE still overrides single keys of either.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
+try:  # a one-line message naming the key first; then Snakemake's own check, which sets defaults
+    validate_config(config)
+except ConfigError as err:
+    sys.exit(f"patchworks: config error: {err}")
 validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"

@@ -1,0 +1,50 @@
+"""Run the whole pipeline in this process (no Snakemake): the Python API and tests use it.
+
+It runs the same step functions as the workflow's rules, in the same order, so a local run and
+a workflow run with the same config write the same labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from . import steps
+from .config import validate_config
+from .plan import Plan
+
+
+def _map(fn: Callable[..., None], args: Iterable[tuple[Any, ...]], workers: int) -> None:
+    if workers <= 1:
+        for a in args:
+            fn(*a)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        for f in [pool.submit(fn, *a) for a in args]:
+            f.result()
+
+
+def run(config: dict[str, Any], workers: int = 1) -> Plan:
+    """Validate ``config`` and run every step; returns the plan (paths, geometry, labels)."""
+    config = validate_config(config)
+    plan = Plan(config)
+    if config["input"]["demo"] and not Path(config["input"]["store"]).exists():
+        steps.build_demo(config)
+    plan.validate()
+    steps.prepare(config, plan.path("prepare.json"))
+    threshold = plan.path("threshold.json") if plan.needs_threshold_job else None
+    if threshold:
+        steps.image_threshold(config, threshold)
+    tiles = range(plan.grid.n_tiles)
+    stage_files = [plan.path("stage", f"{t}.json") for t in tiles]
+    _map(steps.stage, [(config, t, threshold, stage_files[t]) for t in tiles], workers)
+    face_files = [plan.path("faces", f"{t}-{a}.npy") for t, a in plan.grid.faces()]
+    _map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], workers)
+    steps.cc(config, stage_files, face_files, plan.path("cc.json"))
+    _map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], workers)
+    steps.pyramid_init(config, plan.path("pyramid.json"))
+    _map(steps.pyramid, [(config, t, plan.path("pyramid", f"{t}.json")) for t in tiles], workers)
+    steps.publish(config, plan.path("cc.json"), plan.path("published.json"))
+    return plan
