@@ -7,39 +7,46 @@ a workflow run with the same config write the same labels.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from . import steps
 from .config import validate_config
+from .methods import TileFn
 from .plan import Plan
 
 
-def _map(fn: Callable[..., None], args: Iterable[tuple[Any, ...]], workers: int) -> None:
+def _map(fn: Callable[..., None], args: Iterable[tuple[Any, ...]], workers: int,
+         pool_class: type[Executor] = ProcessPoolExecutor) -> None:
     if workers <= 1:
         for a in args:
             fn(*a)
         return
-    with ProcessPoolExecutor(workers) as pool:
+    with pool_class(workers) as pool:
         for f in [pool.submit(fn, *a) for a in args]:
             f.result()
 
 
-def run(config: dict[str, Any], workers: int = 1) -> Plan:
-    """Validate ``config`` and run every step; returns the plan (paths, geometry, labels)."""
+def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None) -> Plan:
+    """Validate ``config`` and run every step; returns the plan (paths, geometry, labels).
+
+    ``fn`` replaces the configured method (any Python callable); its tiles run in threads,
+    so it need not be picklable.
+    """
     config = validate_config(config)
     plan = Plan(config)
     if config["input"]["demo"] and not Path(config["input"]["store"]).exists():
         steps.build_demo(config)
-    plan.validate()
+    plan.validate(method=fn is None)
     steps.prepare(config, plan.path("prepare.json"))
     threshold = plan.path("threshold.json") if plan.needs_threshold_job else None
     if threshold:
         steps.image_threshold(config, threshold)
     tiles = range(plan.grid.n_tiles)
     stage_files = [plan.path("stage", f"{t}.json") for t in tiles]
-    _map(steps.stage, [(config, t, threshold, stage_files[t]) for t in tiles], workers)
+    stage_pool = ThreadPoolExecutor if fn else ProcessPoolExecutor
+    _map(steps.stage, [(config, t, threshold, stage_files[t], fn) for t in tiles], workers, stage_pool)
     face_files = [plan.path("faces", f"{t}-{a}.npy") for t, a in plan.grid.faces()]
     _map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], workers)
     steps.cc(config, stage_files, face_files, plan.path("cc.json"))

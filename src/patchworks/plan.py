@@ -78,7 +78,8 @@ class Plan:
         out, pyr = self.config["output"], self.config["pyramid"]
         root = out["store"] or self.config["input"]["store"]
         spatial = self.image.spatial_names
-        factors = tuple(1 if (name == "z" and not pyr["downscale_z"]) else pyr["downscale"] for name in spatial)
+        keep_z = not pyr["downscale_z"]
+        factors = tuple(1 if (name == "z" and keep_z) else pyr["downscale"] for name in spatial)
         label = LabelImage(
             root=str(root), name=out["label_name"], image=self.image, grid=self.grid,
             levels=pyr["levels"], factors=factors, dtype=out["dtype"], into_input=out["store"] is None,
@@ -92,11 +93,14 @@ class Plan:
         return needs_image_threshold(self.config["method"]) or (
             tiling["skip_empty"] and tiling["empty_threshold"] == "otsu")
 
-    def validate(self) -> None:
-        """Every check that needs the input's metadata; raises ConfigError/InputError."""
+    def validate(self, method: bool = True) -> None:
+        """Every check that needs the input's metadata; raises ConfigError/InputError.
+
+        ``method=False`` skips importing a custom method (the Python API passes a callable).
+        """
         _ = self.grid, self.connectivity, self.label
         fixed_indices(self.image, self.config["input"]["channel"], self.config["input"]["timepoint"])
-        if self.config["method"]["name"] == "custom":
+        if method and self.config["method"]["name"] == "custom":
             if not self.config["method"]["custom"]["function"]:
                 raise ConfigError("method.custom.function: required when method.name is 'custom'; "
                                   "give 'package.module:function'")
@@ -106,12 +110,13 @@ class Plan:
 
     def _check_paths(self) -> None:
         inp = Path(self.config["input"]["store"]).resolve()
-        for key, value in (("output.store", self.config["output"]["store"]), ("workdir", self.config["workdir"])):
+        paths = (("output.store", self.config["output"]["store"]), ("workdir", self.config["workdir"]))
+        for key, value in paths:
             if value is None:
                 continue
             p = Path(value).resolve()
-            if p == inp or inp in p.parents or p in inp.parents:
-                raise ConfigError(f"{key}: {value} is inside or contains the input store {inp}; "
+            if p == inp or inp in p.parents:
+                raise ConfigError(f"{key}: {value} is the input store {inp} or inside it; "
                                   "choose a path outside it (labels go into the input store by default)")
 
     def _check_overwrite(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import resource
 import sys
 import traceback
 from collections.abc import Callable
@@ -42,6 +43,8 @@ def run(snakemake: Any, step: str) -> None:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
         try:
             STEPS[step](snakemake)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"patchworks {step}: done, peak RSS {peak:.1f} MB")
         except Exception as err:
             traceback.print_exc()
             message = f"patchworks {step} failed: {type(err).__name__}: {err}"

@@ -14,9 +14,8 @@ from . import atomic, demo
 from .downsample import downsample
 from .faces import face_pairs
 from .labels import as_dtype_checked
-from .methods import build_method
+from .methods import TileFn, build_method
 from .plan import Plan
-from .sampling import otsu_threshold
 from .stage import stage_tile
 from .table import RelabelTable, build_table
 
@@ -28,7 +27,7 @@ def build_demo(config: dict[str, Any]) -> None:
 def prepare(config: dict[str, Any], output: str) -> None:
     """Check the config against the input and create the empty stage store."""
     plan = Plan(config)
-    plan.validate()
+    plan.validate(method=False)  # the method was checked at parse time; stage checks it again
     zarr.create_array(
         plan.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
         chunks=tuple(plan.label.chunks(0)[i] for i in plan.image.spatial_axes), overwrite=True,
@@ -39,20 +38,25 @@ def prepare(config: dict[str, Any], output: str) -> None:
 
 def image_threshold(config: dict[str, Any], output: str) -> None:
     """Otsu's threshold of the whole image, computed once from a bounded sample."""
+    from .sampling import otsu_threshold  # scikit-image: only this job needs it
+
     plan = Plan(config)
     n = config["statistics"]["sample_voxels"]
     atomic.write_json(output, {"value": otsu_threshold(plan.source(), n), "sample_voxels": n})
 
 
-def stage(config: dict[str, Any], tile: int, threshold_file: str | None, output: str) -> None:
+def stage(config: dict[str, Any], tile: int, threshold_file: str | None, output: str,
+          fn: TileFn | None = None) -> None:
+    """Segment one tile with the configured method (or ``fn``, from the Python API)."""
     plan = Plan(config)
     value = atomic.read_json(threshold_file)["value"] if threshold_file else None
-    fn = build_method(config["method"], plan.connectivity, value)
+    fn = fn or build_method(config["method"], plan.connectivity, value)
     tiling = config["tiling"]
     empty = None
     if tiling["skip_empty"]:
         empty = value if tiling["empty_threshold"] == "otsu" else float(tiling["empty_threshold"])
-    result = stage_tile(plan.source(), plan.grid, tile, fn, zarr.open_array(plan.stage_store, mode="r+"), empty)
+    stage_store = zarr.open_array(plan.stage_store, mode="r+")
+    result = stage_tile(plan.source(), plan.grid, tile, fn, stage_store, empty)
     atomic.write_json(output, result)
 
 
