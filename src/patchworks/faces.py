@@ -1,10 +1,10 @@
 """The ``faces`` step: label pairs that touch across one tile boundary face.
 
 A face job reads the last plane of a tile along ``axis`` and the first plane of the next tile,
-the latter widened by one voxel on every other axis. Comparing them at every neighbour offset
+the latter widened by one voxel on every later axis. Comparing them at every neighbour offset
 that crosses the face finds face, edge and corner contacts alike, so no extra jobs are needed
-for edges or corners: each contact crosses some face in the + direction of its first
-differing axis, and exactly that face's job finds it.
+for edges or corners: each contact is found by exactly one job, that of the face it crosses
+along the first axis on which its two tiles differ (from the lower tile's side).
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ def face_pairs(stage: zarr.Array, grid: TileGrid, tile: int, axis: int, connecti
     """Unique ``(node_a, node_b)`` pairs of staged labels touching across the face.
 
     ``node_a`` lies in ``tile``, ``node_b`` in the tile on the + side of ``axis`` or in one of
-    that tile's neighbours (edge and corner contacts).
+    that tile's neighbours along later axes (edge and corner contacts).
     """
     core = grid.core(tile)
     plane = core[axis].stop
     a_region = tuple(slice(plane - 1, plane) if ax == axis else s for ax, s in enumerate(core))
     b_region = tuple(
-        slice(plane, plane + 1) if ax == axis else slice(max(s.start - 1, 0), min(s.stop + 1, n))
+        slice(plane, plane + 1) if ax == axis
+        else s if ax < axis  # contacts into other tiles along earlier axes belong to their jobs
+        else slice(max(s.start - 1, 0), min(s.stop + 1, n))
         for ax, (s, n) in enumerate(zip(core, grid.shape))
     )
     a = np.asarray(stage[a_region])

@@ -84,7 +84,7 @@ class TileGrid:
         """Tiles whose voxels the job of face ``(tile, axis)`` reads (see :mod:`patchworks.faces`)."""
         index = self.index(tile)
         ranges = [
-            [i + 1] if ax == axis else [j for j in (i - 1, i, i + 1) if 0 <= j < n]
+            [i + 1] if ax == axis else [i] if ax < axis else [j for j in (i - 1, i, i + 1) if 0 <= j < n]
             for ax, (i, n) in enumerate(zip(index, self.counts))
         ]
         return [tile] + [self.flat(idx) for idx in itertools.product(*ranges)]
