@@ -63,6 +63,7 @@ def test_levels_equal_whole_image_downsampling(case: dict[str, Any]) -> None:
         write_image(store, data, axes, version=case["version"])
         plan = local.run({
             "input": {"store": str(store)},
+            "output": {"store": str(Path(tmp) / "labels.zarr")},  # any pyramid (in the image: its own)
             "workdir": str(Path(tmp) / "work"),
             "tiling": {"tile_shape": case["tile"], "overlap": case["overlap"]},
             "method": {"name": "threshold", "threshold": {"value": case["value"]}},
@@ -89,6 +90,7 @@ def test_z_keeps_full_resolution_by_default(tmp_path: Path) -> None:
     write_image(tmp_path / "in.zarr", image, "zyx")
     plan = local.run({
         "input": {"store": str(tmp_path / "in.zarr")},
+        "output": {"store": str(tmp_path / "labels.zarr")},
         "workdir": str(tmp_path / "work"),
         "tiling": {"tile_shape": [2, 8, 8]},
         "method": {"threshold": {"value": 0}},

@@ -30,8 +30,8 @@ def tile_process(
     max_workers: int | None = None,
     write_to: str | Path | None = None,
     output_component: str = "labels",
-    pyramid_levels: int = 5,
-    pyramid_downscale: int = 2,
+    pyramid_levels: int | str = "auto",
+    pyramid_downscale: int | str = "auto",
     skip_empty: bool = False,
     empty_threshold: float | None = None,
     connectivity: int = 1,
@@ -48,7 +48,8 @@ def tile_process(
     size minus one (so ``tile_shape=(1, Y, X)`` gives ``fn`` single z-planes). Labels touching
     across tile borders under ``connectivity`` are merged. Labels go into
     ``<image>/labels/<output_component>`` (or ``<write_to>/labels/<output_component>``) as an
-    NGFF label pyramid of ``pyramid_levels`` levels (y/x shrink by ``pyramid_downscale``).
+    NGFF label pyramid; "auto" levels and downscale follow the image's own pyramid, as NGFF
+    requires for labels in the image's store.
     Empty tiles (max <= ``empty_threshold``, default Otsu of the image) skip ``fn`` when
     ``skip_empty``. Returns level 0 as a lazy dask array.
     """

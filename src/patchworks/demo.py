@@ -7,12 +7,12 @@ the mirror seams and many are cut by tile borders.
 from __future__ import annotations
 
 import importlib.util
-import math
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
+from .errors import InputError
 from .images import write_image
 from .ngff import Axis, ImageInfo
 
@@ -43,11 +43,13 @@ def expected_info(store: str | Path, level: int) -> ImageInfo:
     """What :func:`build` will write, from the source's header alone (for parse time)."""
     with tifffile.TiffFile(source_image()) as tif:
         shape, dtype = tif.series[0].shape, tif.series[0].dtype
-    f = 2**level
+    shapes = tuple((1, 2 * shape[0] // 2**k, 2 * shape[1] // 2**k) for k in range(LEVELS))
+    if not 0 <= level < LEVELS:
+        raise InputError(f"input.level: {level} is out of range; the demo image has levels 0..{LEVELS - 1}")
+    f = float(2**level)
     return ImageInfo(
         store=str(store), version="0.5", zarr_format=3,
         axes=(Axis("c", "channel", None), Axis("y", "space", None), Axis("x", "space", None)),
-        path=str(level), shape=(1, math.ceil(2 * shape[0] // f), math.ceil(2 * shape[1] // f)),
-        dtype=np.dtype(dtype), scale=(1.0, float(f), float(f)), translation=(0.0, 0.0, 0.0),
-        n_levels=LEVELS,
+        path=str(level), shape=shapes[level], dtype=np.dtype(dtype), scale=(1.0, f, f),
+        translation=(0.0, 0.0, 0.0), level_shapes=shapes,
     )

@@ -42,7 +42,11 @@ class ImageInfo:
     dtype: np.dtype
     scale: tuple[float, ...]
     translation: tuple[float, ...]
-    n_levels: int
+    level_shapes: tuple[tuple[int, ...], ...]  # every level's array shape
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.level_shapes)
 
     @property
     def spatial_axes(self) -> tuple[int, ...]:
@@ -130,7 +134,7 @@ def read_image_info(store: str | Path, level: int = 0) -> ImageInfo:
         dtype=np.dtype(array.dtype),
         scale=tuple(scale),
         translation=tuple(translation),
-        n_levels=len(datasets),
+        level_shapes=tuple(tuple(group[d["path"]].shape) for d in datasets),
     )
 
 

@@ -48,8 +48,13 @@ class Plan:
     def grid(self) -> TileGrid:
         shape = self.image.spatial_shape
         names = self.image.spatial_names
-        tile = per_axis(self.config["tiling"]["tile_shape"], len(shape), "tiling.tile_shape")
-        overlap = per_axis(self.config["tiling"]["overlap"], len(shape), "tiling.overlap")
+        tiling = self.config["tiling"]
+        tile = per_axis(tiling["tile_shape"], len(shape), "tiling.tile_shape")
+        if isinstance(tiling["tile_shape"], int):  # one number: at most the image, per axis
+            tile = tuple(min(t, s) for t, s in zip(tile, shape))
+        overlap = per_axis(tiling["overlap"], len(shape), "tiling.overlap")
+        if isinstance(tiling["overlap"], int):  # one number: less than the tile, per axis
+            overlap = tuple(min(o, t - 1) for o, t in zip(overlap, tile))
         for t, o, s, name in zip(tile, overlap, shape, names):
             if t < 1:
                 raise ConfigError(f"tiling.tile_shape: {t} along '{name}' must be >= 1")
@@ -75,17 +80,44 @@ class Plan:
 
     @cached_property
     def label(self) -> LabelImage:
-        out, pyr = self.config["output"], self.config["pyramid"]
-        root = out["store"] or self.config["input"]["store"]
-        spatial = self.image.spatial_names
-        keep_z = not pyr["downscale_z"]
-        factors = tuple(1 if (name == "z" and keep_z) else pyr["downscale"] for name in spatial)
+        out = self.config["output"]
+        into_input = out["store"] is None
+        levels, factors = self._pyramid_shape(into_input)
         label = LabelImage(
-            root=str(root), name=out["label_name"], image=self.image, grid=self.grid,
-            levels=pyr["levels"], factors=factors, dtype=out["dtype"], into_input=out["store"] is None,
+            root=str(out["store"] or self.config["input"]["store"]), name=out["label_name"],
+            image=self.image, grid=self.grid, levels=levels, factors=factors, dtype=out["dtype"],
+            into_input=into_input,
         )
         label.check_alignment()
         return label
+
+    def _pyramid_shape(self, into_input: bool) -> tuple[int, tuple[int, ...]]:
+        """Levels and per-axis factors of the label pyramid ("auto": those of the image).
+
+        NGFF requires a label image in the image's store to have as many levels as the image.
+        """
+        pyr, level, image = self.config["pyramid"], self.config["input"]["level"], self.image
+        if into_input and level > 0:
+            raise ConfigError(
+                f"input.level: {level} cannot be written into the input store: NGFF labels there "
+                "need every level of the image, down from level 0; segment level 0, or set "
+                "output.store to write the labels to a separate store")
+        available = image.n_levels - level
+        levels = available if pyr["levels"] == "auto" else pyr["levels"]
+        if into_input and levels != image.n_levels:
+            raise ConfigError(
+                f"pyramid.levels: {levels} differs from the {image.n_levels} levels of the image; "
+                "NGFF labels in the image's store need the same number; use 'auto', or set "
+                "output.store to write the labels to a separate store")
+        spatial = image.spatial_axes
+        if pyr["downscale"] == "auto" and available > 1:
+            here, below = image.level_shapes[level], image.level_shapes[level + 1]
+            factors = tuple(max(1, round(here[i] / below[i])) for i in spatial)
+        else:
+            f = 2 if pyr["downscale"] == "auto" else pyr["downscale"]
+            keep_z = not pyr["downscale_z"]
+            factors = tuple(1 if (name == "z" and keep_z) else f for name in image.spatial_names)
+        return levels, factors
 
     @property
     def needs_threshold_job(self) -> bool:

@@ -1,0 +1,629 @@
+"""End-to-end tests of the Snakemake workflow: the real ``snakemake`` CLI on OME-Zarr stores on disk.
+
+Every run uses a config file written to ``tmp_path`` (which replaces the shipped demo config),
+absolute paths for stores and workdir, and ``--cores 2`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+import zarr
+from ome_zarr_models import open_ome_zarr
+from ome_zarr_models.v04.image import Image as Image04
+from ome_zarr_models.v04.image_label import ImageLabel as ImageLabel04
+from ome_zarr_models.v04.labels import Labels as Labels04
+from ome_zarr_models.v05.image import Image as Image05
+from ome_zarr_models.v05.image_label import ImageLabel as ImageLabel05
+from ome_zarr_models.v05.labels import Labels as Labels05
+from scipy import ndimage
+
+from patchworks.downsample import downsample
+from patchworks.images import write_image
+
+REPO = Path(__file__).resolve().parents[1]
+UNIT = "micrometer"
+JOB_LINE = re.compile(r"^\s*(?:local)?rule \w+:\s*$", re.M)
+MODELS = {
+    "0.4": {"image": Image04, "label": ImageLabel04, "labels": Labels04},
+    "0.5": {"image": Image05, "label": ImageLabel05, "labels": Labels05},
+}
+
+CUSTOM_MODULE = '''
+import numpy as np
+from scipy import ndimage
+
+
+def segment(tile, value, connectivity=1, mode="ok"):
+    structure = ndimage.generate_binary_structure(tile.ndim, connectivity)
+    labels, _ = ndimage.label(tile > value, structure=structure)
+    if mode == "float":
+        return labels.astype(np.float64)
+    if mode == "shape":
+        return labels[..., :-1]
+    if mode == "negative":
+        return -labels.astype(np.int32)
+    return labels
+'''
+
+
+# helpers ---------------------------------------------------------------------------------------
+def blobs(shape: tuple[int, ...], seed: int, top: int = 1000, dtype: str = "uint16") -> np.ndarray:
+    """Smoothed noise: many spots of all sizes, some touching only at edges or corners."""
+    img = ndimage.gaussian_filter(np.random.default_rng(seed).random(shape), 1.0)
+    img = ((img - img.min()) / (img.max() - img.min())) ** 4  # sparse bright spots: Otsu separates them
+    return (img * top).astype(dtype)
+
+
+def make_image(path: Path, axes: str, spatial: tuple[int, ...], channels: int = 1, *, seed: int = 0,
+               version: str = "0.5", scale: tuple[float, ...] | None = None, levels: int = 1,
+               dtype: str = "uint16") -> np.ndarray:
+    """Write an OME-Zarr image (chunks smaller than the tiles) and return its full data."""
+    top = 250 if dtype == "uint8" else 1000
+    if "c" in axes:
+        data = np.stack([blobs(spatial, seed + 100 * c, top, dtype) for c in range(channels)])
+    else:
+        data = blobs(spatial, seed, top, dtype)
+    write_image(path, data, axes, scale=scale, unit=UNIT, version=version, levels=levels,
+                chunks=tuple(1 if a == "c" else 7 for a in axes))
+    return data
+
+
+def write_config(tmp_path: Path, config: dict[str, Any], name: str = "config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(config: Path, *args: str, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the workflow from the repository root; stdout and stderr together in ``.stdout``."""
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(config), *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
+    )
+
+
+def succeeded(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, proc.stdout[-6000:]
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The "Job stats" table of a (dry) run, without its total."""
+    table = output.split("Job stats:", 1)[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        m = re.fullmatch(r"\s*(\w+)\s+(\d+)\s*", line)
+        if not m or m[1] == "total":
+            break
+        counts[m[1]] = int(m[2])
+    return counts
+
+
+def expected_jobs(spatial: tuple[int, ...], tile: tuple[int, ...], otsu: bool) -> dict[str, int]:
+    """Jobs the tile grid implies, counted independently of the workflow's own grid code."""
+    counts = [math.ceil(s / t) for s, t in zip(spatial, tile)]
+    n = math.prod(counts)
+    faces = sum((c - 1) * n // c for c in counts)  # (tile, axis) pairs with a + neighbour
+    jobs = {"prepare": 1, "stage": n, "faces": faces, "cc": 1, "relabel": n, "pyramid_init": 1,
+            "pyramid": n, "publish": 1, "all": 1}
+    if otsu:
+        jobs["threshold"] = 1
+    return {k: v for k, v in jobs.items() if v}
+
+
+def assert_same_partition(got: np.ndarray, ref: np.ndarray) -> None:
+    """Equal up to renumbering: same background, and a bijection between the ids."""
+    assert got.shape == ref.shape
+    np.testing.assert_array_equal(got == 0, ref == 0)
+    pairs = np.unique(np.stack([got.ravel(), ref.ravel()]), axis=1)
+    assert len(np.unique(pairs[0])) == pairs.shape[1], "one output id covers several reference objects"
+    assert len(np.unique(pairs[1])) == pairs.shape[1], "one reference object is split into several ids"
+
+
+def reference(spatial_image: np.ndarray, value: float, connectivity: int) -> tuple[np.ndarray, int]:
+    structure = ndimage.generate_binary_structure(spatial_image.ndim, connectivity)
+    return ndimage.label(spatial_image > value, structure=structure)
+
+
+def assert_discriminating(image: np.ndarray, value: float, connectivity: int, tile: tuple[int, ...]) -> None:
+    """The test image is sensitive: connectivities differ, and objects are cut by tile borders."""
+    _, n = reference(image, value, connectivity)
+    assert n > 5
+    assert reference(image, value, 1 if connectivity > 1 else image.ndim)[1] != n
+    corners = itertools.product(*(range(0, s, t) for s, t in zip(image.shape, tile)))
+    per_tile = sum(reference(image[tuple(slice(c, c + t) for c, t in zip(corner, tile))], value,
+                             connectivity)[1] for corner in corners)
+    assert per_tile > n
+
+
+def spatial_index(axes: str) -> tuple[int, ...]:
+    return tuple(i for i, a in enumerate(axes) if a in "zyx")
+
+
+def read_levels(label_path: Path, levels: int, axes: str) -> list[np.ndarray]:
+    """Every level of a label image, checked to have size 1 on non-spatial axes, squeezed."""
+    out = []
+    for k in range(levels):
+        arr = zarr.open_array(str(label_path / str(k)), mode="r")
+        assert arr.ndim == len(axes)
+        data = np.asarray(arr[...])
+        assert all(data.shape[i] == 1 for i, a in enumerate(axes) if a not in "zyx")
+        out.append(data.reshape([data.shape[i] for i in spatial_index(axes)]))
+    return out
+
+
+def ngff(attrs: dict[str, Any], version: str) -> dict[str, Any]:
+    if version == "0.5":
+        assert attrs["ome"]["version"] == "0.5"
+        return attrs["ome"]
+    return attrs
+
+
+def tree_digest(path: Path) -> dict[str, str]:
+    """Every file under ``path`` with a hash of its bytes."""
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@dataclass
+class Expect:
+    """What a finished run must have written."""
+
+    root: Path  # store holding labels/<name>
+    name: str
+    workdir: Path
+    axes: str
+    version: str
+    scale: tuple[float, ...]
+    levels: int
+    factors: tuple[int, ...]  # per spatial axis
+    pyramid_method: str = "mode"
+    into_input: bool = True
+
+    @property
+    def path(self) -> Path:
+        return self.root / "labels" / self.name
+
+
+def check_result(exp: Expect, ref: np.ndarray, n_ref: int) -> list[np.ndarray]:
+    """Level 0 equals the reference up to renumbering; ids 1..N; pyramid; NGFF metadata."""
+    levels = read_levels(exp.path, exp.levels, exp.axes)
+    level0 = levels[0]
+    assert_same_partition(level0, ref)
+    ids = np.unique(level0)
+    np.testing.assert_array_equal(ids[ids > 0], np.arange(1, n_ref + 1))
+    published = json.loads((exp.workdir / exp.name / "published.json").read_text())
+    assert published["objects"] == n_ref
+
+    current = level0
+    for k in range(1, exp.levels):
+        current = downsample(current, exp.factors, exp.pyramid_method)
+        assert levels[k].shape == tuple(math.ceil(s / f**k) for s, f in zip(level0.shape, exp.factors))
+        np.testing.assert_array_equal(levels[k], current, err_msg=f"level {k}")
+
+    check_ngff(exp)
+    return levels
+
+
+def check_ngff(exp: Expect) -> None:
+    """Label group and its labels group valid for the input's NGFF version; scales and units."""
+    zarr_format = 3 if exp.version == "0.5" else 2
+    models = MODELS[exp.version]
+    group = zarr.open_group(str(exp.path), mode="r")
+    assert group.metadata.zarr_format == zarr_format
+    models["label"].from_zarr(group)
+    for k in range(exp.levels):
+        assert zarr.open_array(str(exp.path / str(k)), mode="r").metadata.zarr_format == zarr_format
+
+    meta = ngff(group.attrs.asdict(), exp.version)
+    (ms,) = meta["multiscales"]
+    if exp.version == "0.4":
+        assert ms["version"] == "0.4"
+        assert meta["image-label"]["version"] == "0.4"
+    assert [a["name"] for a in ms["axes"]] == list(exp.axes)
+    for a, axis in zip(exp.axes, ms["axes"]):
+        assert axis["type"] == ("space" if a in "zyx" else "channel")
+        assert axis.get("unit") == (UNIT if a in "zyx" else None)
+    assert [d["path"] for d in ms["datasets"]] == [str(k) for k in range(exp.levels)]
+    for k, dataset in enumerate(ms["datasets"]):
+        transforms = {t["type"]: t for t in dataset["coordinateTransformations"]}
+        factors = iter(exp.factors)
+        spatial = [(i, next(factors) ** k) for i, a in enumerate(exp.axes) if a in "zyx"]
+        want = list(exp.scale)
+        for i, f in spatial:
+            want[i] = exp.scale[i] * f
+        np.testing.assert_allclose(transforms["scale"]["scale"], want, err_msg=f"level {k}")
+        if "translation" in transforms:  # block downsampling: voxel centres shift by (f - 1) / 2
+            shift = np.zeros(len(exp.axes))
+            for i, f in spatial:
+                shift[i] = (f - 1) * exp.scale[i] / 2
+            np.testing.assert_allclose(transforms["translation"]["translation"], shift)
+    if exp.into_input:
+        assert meta["image-label"]["source"]["image"] == "../../"
+
+    labels_group = zarr.open_group(str(exp.root / "labels"), mode="r")
+    assert labels_group.metadata.zarr_format == zarr_format
+    models["labels"].from_zarr(labels_group)
+    assert exp.name in ngff(labels_group.attrs.asdict(), exp.version)["labels"]
+    if exp.into_input:  # the image, now with its labels, is still a valid NGFF image
+        root = zarr.open_group(str(exp.root), mode="r")
+        models["image"].from_zarr(root)
+        assert isinstance(open_ome_zarr(root), models["image"])
+
+
+def listed_labels(store: Path, version: str) -> list[str]:
+    path = store / "labels"
+    if not path.exists():
+        return []
+    return ngff(zarr.open_group(str(path), mode="r").attrs.asdict(), version).get("labels", [])
+
+
+# segmentation runs ----------------------------------------------------------------------------
+@dataclass
+class Case:
+    axes: str
+    spatial: tuple[int, ...]
+    channels: int
+    channel: int
+    version: str
+    scale: tuple[float, ...]
+    tile: tuple[int, ...]
+    overlap: int | list[int]
+    value: str | float  # "otsu" or the quantile of the fixed threshold
+    connectivity: int
+    levels: int
+    downscale: int = 2
+    downscale_z: bool = False
+    pyramid_method: str = "mode"
+    dtype: str = "uint16"
+
+
+CASES = {
+    # 2-D, NGFF 0.5 / zarr v3, 2 channels (segment channel 1), 2 x 2 tiles that do not divide the image
+    "2d-v05-fixed-conn1": Case("cyx", (45, 52), 2, 1, "0.5", (1.0, 0.5, 0.25), (24, 28), 3, 0.8, 1, 2),
+    "2d-v05-otsu-connndim": Case("cyx", (45, 52), 2, 1, "0.5", (1.0, 0.5, 0.25), (32, 40), [2, 4],
+                                 "otsu", 2, 3, pyramid_method="nearest"),
+    # 3-D, NGFF 0.4 / zarr v2, 2 x 2 x 2 tiles, corner contacts merged across tiles
+    "3d-v04-otsu-connndim": Case("zyx", (11, 20, 18), 1, 0, "0.4", (2.0, 0.5, 0.5), (6, 12, 10), [1, 2, 2],
+                                 "otsu", 3, 2, dtype="uint8"),
+    # 3-D with channels, NGFF 0.4, z split into tiles and (non-default) downscaled too
+    "3d-v04-fixed-conn1-zdown": Case("czyx", (10, 17, 21), 2, 0, "0.4", (1.0, 3.0, 0.4, 0.4), (6, 17, 12),
+                                     [2, 0, 3], 0.8, 1, 2, downscale_z=True, dtype="uint8"),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_tiled_run_matches_whole_image_labels(tmp_path: Path, case: Case) -> None:
+    """Dry-run jobs, labels, ids, pyramid and NGFF metadata of a tiled run; a rerun does nothing."""
+    store = tmp_path / "image.ome.zarr"
+    data = make_image(store, case.axes, case.spatial, case.channels, seed=7, version=case.version,
+                      scale=case.scale, levels=case.levels, dtype=case.dtype)
+    image = data[case.channel] if "c" in case.axes else data
+    otsu = case.value == "otsu"
+    value = "otsu" if otsu else float(np.quantile(image, case.value))
+    workdir = tmp_path / "work"
+    config = write_config(tmp_path, {
+        "input": {"store": str(store), "channel": case.channel},
+        "output": {"label_name": "cells"},
+        "workdir": str(workdir),
+        "tiling": {"tile_shape": list(case.tile), "overlap": case.overlap},
+        "method": {"name": "threshold", "threshold": {"value": value}},
+        "connectivity": case.connectivity,
+        "pyramid": {"levels": case.levels, "downscale": case.downscale, "method": case.pyramid_method,
+                    "downscale_z": case.downscale_z},
+    })
+
+    dry = snakemake(config, "-n")
+    succeeded(dry)
+    assert job_counts(dry.stdout) == expected_jobs(case.spatial, case.tile, otsu)
+    assert not workdir.exists() and not (store / "labels").exists(), "a dry run wrote files"
+
+    # up to (not including) publish: level 0 is written but the label image is not listed yet
+    succeeded(snakemake(config, "--omit-from", "publish"))
+    label_path = store / "labels" / "cells"
+    assert (label_path / "0").exists()
+    assert "cells" not in listed_labels(store, case.version)
+    attrs = zarr.open_group(str(label_path), mode="r").attrs.asdict()
+    assert "multiscales" not in attrs and "multiscales" not in attrs.get("ome", {})
+
+    succeeded(snakemake(config))
+    if otsu:
+        value = json.loads((workdir / "cells" / "threshold.json").read_text())["value"]
+        assert image.min() < value < image.max()
+    ref, n = reference(image, value, case.connectivity)
+    assert_discriminating(image, value, case.connectivity, case.tile)
+    factors = tuple(case.downscale if (a != "z" or case.downscale_z) else 1 for a in case.axes if a in "zyx")
+    exp = Expect(store, "cells", workdir, case.axes, case.version, case.scale, case.levels, factors,
+                 case.pyramid_method)
+    before = check_result(exp, ref, n)
+
+    published = workdir / "cells" / "published.json"
+    stamp = published.stat().st_mtime_ns
+    again = snakemake(config)
+    succeeded(again)
+    assert "Nothing to be done" in again.stdout
+    assert not JOB_LINE.search(again.stdout), "the second identical run ran jobs"
+    assert published.stat().st_mtime_ns == stamp
+    for k, (a, b) in enumerate(zip(before, read_levels(exp.path, case.levels, case.axes))):
+        np.testing.assert_array_equal(a, b, err_msg=f"level {k} changed on the second run")
+
+
+@pytest.fixture(scope="module")
+def image_3d(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-D NGFF 0.5 image (9 x 20 x 22); dry runs only, so it is never written to."""
+    store = tmp_path_factory.mktemp("dry") / "image.ome.zarr"
+    make_image(store, "zyx", (9, 20, 22), seed=1)
+    return store
+
+
+DRY_RUNS = {
+    # id: (tile_shape, threshold value, tiling extras, threshold job expected)
+    "27-tiles-fixed": ([4, 8, 8], 100, {}, False),
+    "2-tiles-otsu": ([9, 20, 11], "otsu", {}, True),
+    "18-tiles-skip-empty-otsu": (8, 100, {"skip_empty": True, "empty_threshold": "otsu"}, True),
+    "1-tile-skip-empty-fixed": ([9, 20, 22], 100, {"skip_empty": True, "empty_threshold": 3}, False),
+}
+
+
+@pytest.mark.parametrize(("tile", "value", "extra", "threshold_job"), DRY_RUNS.values(), ids=DRY_RUNS.keys())
+def test_dry_run_lists_jobs_of_the_grid(tmp_path: Path, image_3d: Path, tile: int | list[int],
+                                        value: str | int, extra: dict[str, Any], threshold_job: bool) -> None:
+    """``snakemake -n`` plans one job per tile and per tile face, and Otsu's job only when needed."""
+    config = write_config(tmp_path, {
+        "input": {"store": str(image_3d)},
+        "workdir": str(tmp_path / "work"),
+        "tiling": {"tile_shape": tile, "overlap": 1, **extra},
+        "method": {"name": "threshold", "threshold": {"value": value}},
+        "pyramid": {"levels": 1},
+    })
+    dry = snakemake(config, "-n")
+    succeeded(dry)
+    tiles = tuple(tile) if isinstance(tile, list) else (tile,) * 3
+    assert job_counts(dry.stdout) == expected_jobs((9, 20, 22), tiles, threshold_job)
+    assert not (tmp_path / "work").exists()
+
+
+# config errors --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-channel 2-D NGFF 0.5 image (37 x 45), one level; never written to by the tests using it."""
+    store = tmp_path_factory.mktemp("bad") / "image.ome.zarr"
+    make_image(store, "cyx", (37, 45), 2, seed=3, scale=(1.0, 0.5, 0.5))
+    return store
+
+
+def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for p in parents:
+        config = config.setdefault(p, {})
+    config[last] = value
+
+
+BAD_CONFIGS = {
+    # id: (key path -> value, substrings the message must contain: the key, then what it accepts)
+    "tile-zero": ({"tiling.tile_shape": 0}, ["tiling.tile_shape", ">= 1"]),
+    "tile-zero-entry": ({"tiling.tile_shape": [0, 16]}, ["tiling.tile_shape", ">= 1"]),
+    "tile-wrong-length": ({"tiling.tile_shape": [8, 8, 8]}, ["tiling.tile_shape", "2 spatial axes"]),
+    "tile-larger-than-image": ({"tiling.tile_shape": [64, 16]}, ["tiling.tile_shape", "at most 37"]),
+    "overlap-not-below-tile": ({"tiling.overlap": [16, 2]}, ["tiling.overlap", "smaller than the tile"]),
+    "connectivity-3-in-2d": ({"connectivity": 3}, ["connectivity", "1..2"]),
+    "unknown-method": ({"method.name": "watershed"}, ["method.name", "threshold", "custom"]),
+    "misspelt-top-level-key": ({"tilling": {"tile_shape": 16}}, ["tilling", "tiling"]),
+    "unknown-nested-key": ({"method.threshold.valeu": 3}, ["method.threshold", "valeu", "value"]),
+    "channel-out-of-range": ({"input.channel": 2}, ["input.channel", "0..1"]),
+    "level-out-of-range": ({"input.level": 1}, ["input.level", "0..0"]),
+    "custom-not-importable": ({"method.name": "custom", "method.custom.function": "no_such_module_pw:seg"},
+                              ["method.custom.function", "no_such_module_pw"]),
+    "custom-no-such-function": ({"method.name": "custom", "method.custom.function": "numpy:no_such_fn"},
+                                ["method.custom.function", "no_such_fn"]),
+    "custom-without-function": ({"method.name": "custom"},
+                                ["method.custom.function", "package.module:function"]),
+    "store-missing": ({"input.store": "{tmp}/missing.ome.zarr"}, ["input.store", "does not exist"]),
+    "store-not-zarr": ({"input.store": "{tmp}/plain_dir"}, ["input.store", "OME-Zarr"]),
+    "store-not-ome-zarr": ({"input.store": "{tmp}/plain.zarr"}, ["input.store", "multiscales"]),
+    "pyramid-vs-tile": ({"output.store": "{tmp}/labels.zarr", "pyramid.levels": 4},
+                        ["tiling.tile_shape", "pyramid.levels"]),
+    "pyramid-levels-vs-image": ({"pyramid.levels": 2}, ["pyramid.levels", "1 levels of the image", "auto"]),
+    "workdir-inside-input": ({"workdir": "{store}/work"}, ["workdir", "inside"]),
+}
+
+
+@pytest.mark.parametrize(("changes", "needles"), BAD_CONFIGS.values(), ids=BAD_CONFIGS.keys())
+def test_bad_config_stops_before_any_job(tmp_path: Path, small_image: Path, changes: dict[str, Any],
+                                         needles: list[str]) -> None:
+    """An invalid config value stops the run at parse time with a message naming the key."""
+    (tmp_path / "plain_dir").mkdir()
+    zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
+    workdir = tmp_path / "work"
+    config = {
+        "input": {"store": str(small_image), "channel": 1},
+        "workdir": str(workdir),
+        "tiling": {"tile_shape": [16, 20], "overlap": 2},
+        "method": {"name": "threshold", "threshold": {"value": 500}},
+    }
+    for key, value in changes.items():
+        if isinstance(value, str):
+            value = value.format(tmp=tmp_path, store=small_image)
+        _set(config, key, value)
+    before = tree_digest(small_image)
+
+    proc = snakemake(write_config(tmp_path, config))
+    assert proc.returncode != 0
+    error = [line for line in proc.stdout.splitlines() if "config error" in line]
+    assert error, proc.stdout[-3000:]
+    for needle in needles:
+        assert needle in error[0], error[0]
+    assert not JOB_LINE.search(proc.stdout)
+    assert not workdir.exists()
+    assert tree_digest(small_image) == before  # in particular no labels/
+
+
+# existing label images --------------------------------------------------------------------------
+def test_foreign_label_image_kept_unless_overwrite(tmp_path: Path) -> None:
+    """A label image written by someone else stays untouched; output.overwrite: true replaces it."""
+    store = tmp_path / "image.ome.zarr"
+    data = make_image(store, "cyx", (30, 34), 2, seed=11, scale=(1.0, 0.3, 0.3))
+    value = float(np.quantile(data[1], 0.8))
+    # someone else's labels group: a valid label image "theirs" and a bare, hand-made "cells"
+    write_image(store / "labels" / "theirs", np.zeros((1, 30, 34), np.uint16), "cyx", scale=(1.0, 0.3, 0.3),
+                unit=UNIT)
+    theirs = zarr.open_group(str(store / "labels" / "theirs"), mode="a")
+    theirs.attrs.put({"ome": {**theirs.attrs["ome"], "image-label": {}}})
+    labels = zarr.open_group(str(store / "labels"), mode="a", zarr_format=3)
+    labels.attrs.put({"ome": {"version": "0.5", "labels": ["theirs", "cells"]}})
+    hand_made = labels.create_group("cells")
+    hand_made.attrs.put({"note": "drawn by hand"})
+    foreign = np.full((1, 30, 34), 7, dtype=np.uint16)
+    hand_made.create_array("0", shape=foreign.shape, dtype=foreign.dtype)[...] = foreign
+    before = tree_digest(store)
+
+    workdir = tmp_path / "work"
+    config = {
+        "input": {"store": str(store), "channel": 1},
+        "output": {"label_name": "cells"},
+        "workdir": str(workdir),
+        "tiling": {"tile_shape": [16, 34], "overlap": 1},
+        "method": {"name": "threshold", "threshold": {"value": value}},
+        "pyramid": {"levels": 1},
+    }
+    proc = snakemake(write_config(tmp_path, config))
+    assert proc.returncode != 0
+    assert "output.overwrite" in proc.stdout and "cells" in proc.stdout
+    assert not JOB_LINE.search(proc.stdout)
+    assert not workdir.exists()
+    assert tree_digest(store) == before
+    np.testing.assert_array_equal(zarr.open_array(str(store / "labels/cells/0"), mode="r")[...], foreign)
+
+    config["output"]["overwrite"] = True
+    succeeded(snakemake(write_config(tmp_path, config, "overwrite.yaml")))
+    ref, n = reference(data[1], value, 1)
+    check_result(Expect(store, "cells", workdir, "cyx", "0.5", (1.0, 0.3, 0.3), 1, (2, 2)), ref, n)
+    attrs = zarr.open_group(str(store / "labels/cells"), mode="r").attrs.asdict()
+    assert "note" not in attrs
+    assert sorted(listed_labels(store, "0.5")) == ["cells", "theirs"]
+
+
+# custom methods -------------------------------------------------------------------------------
+@pytest.fixture
+def custom_module(tmp_path: Path) -> Path:
+    folder = tmp_path / "pymods"
+    folder.mkdir()
+    (folder / "pw_custom_seg.py").write_text(CUSTOM_MODULE)
+    return folder
+
+
+def custom_config(store: Path, workdir: Path, kwargs: dict[str, Any], tile: list[int]) -> dict[str, Any]:
+    return {
+        "input": {"store": str(store)},
+        "output": {"label_name": "custom"},
+        "workdir": str(workdir),
+        "tiling": {"tile_shape": tile, "overlap": 2},
+        "method": {"name": "custom", "custom": {"function": "pw_custom_seg:segment", "kwargs": kwargs}},
+        "connectivity": kwargs.get("connectivity", 1),
+    }
+
+
+def test_custom_method_matches_reference(tmp_path: Path, custom_module: Path) -> None:
+    """A user function (threshold + scipy label) from PYTHONPATH gives the whole-image result."""
+    store = tmp_path / "image.ome.zarr"
+    data = make_image(store, "yx", (33, 38), seed=5, scale=(0.7, 0.7), levels=2)
+    value = float(np.quantile(data, 0.7))
+    workdir = tmp_path / "work"
+    kwargs = {"value": value, "connectivity": 2}
+    config = write_config(tmp_path, custom_config(store, workdir, kwargs, [18, 20]))
+    succeeded(snakemake(config, pythonpath=custom_module))
+    ref, n = reference(data, value, 2)
+    check_result(Expect(store, "custom", workdir, "yx", "0.5", (0.7, 0.7), 2, (2, 2)), ref, n)
+
+
+@pytest.mark.parametrize(("mode", "needle"), [("float", "dtype float64"), ("shape", "shape"),
+                                               ("negative", "negative labels")])
+def test_custom_method_bad_output_fails_naming_tile(tmp_path: Path, custom_module: Path, mode: str,
+                                                    needle: str) -> None:
+    """A custom function returning floats, the wrong shape or negative ids fails its stage job."""
+    store = tmp_path / "image.ome.zarr"
+    make_image(store, "yx", (20, 30), seed=6)
+    workdir = tmp_path / "work"
+    config = write_config(tmp_path, custom_config(store, workdir, {"value": 400, "mode": mode}, [20, 16]))
+    proc = snakemake(config, pythonpath=custom_module)
+    assert proc.returncode != 0
+    assert "Error in rule stage" in proc.stdout
+    messages = [line for line in proc.stdout.splitlines() if "patchworks stage failed" in line]
+    assert messages, proc.stdout[-4000:]
+    for message in messages:
+        assert re.search(r"tile \d+ \(grid index \(\d+, \d+\), region \[", message), message
+        assert needle in message
+    logs = sorted((workdir / "custom" / "logs" / "stage").glob("*.log"))
+    failed = [p for p in logs if needle in p.read_text()]
+    assert failed
+    for log in failed:
+        assert f"tile {log.stem} (grid index" in log.read_text()
+    assert not (workdir / "custom" / "published.json").exists()
+    assert "custom" not in listed_labels(store, "0.5")
+
+
+# separate output store ---------------------------------------------------------------------------
+def test_output_store_leaves_input_untouched(tmp_path: Path) -> None:
+    """With output.store the labels go to <store>/labels/<name> there; the input store is unchanged."""
+    store = tmp_path / "image.ome.zarr"
+    data = make_image(store, "zyx", (6, 19, 23), seed=9, version="0.4", scale=(1.5, 0.5, 0.5), levels=2,
+                      dtype="uint8")
+    value = float(np.quantile(data, 0.8))
+    before = tree_digest(store)
+    out = tmp_path / "out.zarr"
+    workdir = tmp_path / "work"
+    config = write_config(tmp_path, {
+        "input": {"store": str(store)},
+        "output": {"store": str(out), "label_name": "nuclei"},
+        "workdir": str(workdir),
+        "tiling": {"tile_shape": [6, 10, 12], "overlap": 1},
+        "method": {"name": "threshold", "threshold": {"value": value}},
+        "connectivity": 2,
+        "pyramid": {"levels": 2},
+    })
+    succeeded(snakemake(config))
+    assert tree_digest(store) == before
+    ref, n = reference(data, value, 2)
+    check_result(Expect(out, "nuclei", workdir, "zyx", "0.4", (1.5, 0.5, 0.5), 2, (1, 2, 2),
+                        into_input=False), ref, n)
+    assert listed_labels(out, "0.4") == ["nuclei"]
+
+
+# NGFF: label image levels --------------------------------------------------------------------------
+def test_labels_keep_input_image_valid_ngff(tmp_path: Path) -> None:
+    """With pyramid.levels left at its default, the input image stays valid NGFF (or the run refuses).
+
+    NGFF 0.4/0.5 labels: the label image's "datasets" MUST have the same number of entries as the
+    original image's.
+    """
+    store = tmp_path / "image.ome.zarr"
+    make_image(store, "yx", (32, 36), seed=4, levels=1)
+    open_ome_zarr(zarr.open_group(str(store), mode="r"))  # valid before the run
+    config = write_config(tmp_path, {
+        "input": {"store": str(store)},
+        "workdir": str(tmp_path / "work"),
+        "tiling": {"tile_shape": [16, 32]},
+        "method": {"name": "threshold", "threshold": {"value": 500}},
+    })
+    proc = snakemake(config)
+    if proc.returncode != 0:
+        assert "pyramid.levels" in proc.stdout, proc.stdout[-3000:]
+        assert not (store / "labels").exists()
+        return
+    Image05.from_zarr(zarr.open_group(str(store), mode="r"))
