@@ -26,3 +26,8 @@ def build_method(method: dict[str, Any], connectivity: int, threshold_value: flo
 def needs_image_threshold(method: dict[str, Any]) -> bool:
     """Whether the method needs a threshold computed once from the whole image."""
     return method["name"] == "threshold" and method["threshold"]["value"] == "otsu"
+
+
+def uses_gpu(method: dict[str, Any]) -> bool:
+    """Whether the method's stage jobs need a GPU."""
+    return method["name"] == "custom" and bool(method["custom"]["gpu"])
