@@ -200,12 +200,11 @@ def overwrite_message(label: LabelImage) -> str:
     )
 
 
-def as_dtype_checked(n_objects: int, dtype: str) -> np.dtype:
-    """``dtype`` if it can hold ids up to ``n_objects``; else a ConfigError naming the fix."""
+def check_dtype_fits(n_objects: int, dtype: str) -> None:
+    """A ConfigError naming the fix unless ``dtype`` holds ids up to ``n_objects``."""
     info = np.iinfo(np.dtype(dtype))
     if n_objects > info.max:
         raise ConfigError(
             f"output.dtype: {dtype} holds ids up to {info.max} but the image has {n_objects} "
             "objects; set output.dtype to uint32 or uint64"
         )
-    return np.dtype(dtype)

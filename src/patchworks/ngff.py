@@ -150,10 +150,6 @@ class ImageSource:
     def shape(self) -> tuple[int, ...]:
         return self.info.spatial_shape
 
-    @property
-    def dtype(self) -> np.dtype:
-        return self.info.dtype
-
     def selection(self, region: tuple[slice, ...]) -> tuple[Any, ...]:
         """The full-array selection of a spatial ``region``."""
         spatial = iter(region)

@@ -14,7 +14,7 @@ from . import demo
 from .errors import ConfigError
 from .grid import TileGrid
 from .labels import LabelImage, overwrite_message
-from .methods import needs_image_threshold
+from .methods import needs_image_threshold, uses_gpu
 from .methods.custom import import_function
 from .methods.threshold import smoothing_radius
 from .ngff import ImageInfo, ImageSource, fixed_indices, read_image_info
@@ -124,6 +124,11 @@ class Plan:
         tiling = self.config["tiling"]
         return needs_image_threshold(self.config["method"]) or (
             tiling["skip_empty"] and tiling["empty_threshold"] == "otsu")
+
+    @property
+    def needs_occupancy_job(self) -> bool:
+        """Empty tiles of a GPU method are found on a CPU first, so they never hold a GPU."""
+        return self.config["tiling"]["skip_empty"] and uses_gpu(self.config["method"])
 
     def validate(self, method: bool = True) -> None:
         """Every check that needs the input's metadata; raises ConfigError/InputError.

@@ -18,6 +18,8 @@ STEPS: dict[str, Step] = {
     "demo": lambda s: steps.build_demo(s.config),
     "prepare": lambda s: steps.prepare(s.config, s.output[0]),
     "threshold": lambda s: steps.image_threshold(s.config, s.output[0]),
+    "occupancy": lambda s: steps.occupancy(s.config, int(s.wildcards.tile), s.input.get("threshold"),
+                                           s.output[0]),
     "stage": lambda s: steps.stage(s.config, int(s.wildcards.tile), s.input.get("threshold"), s.output[0]),
     "faces": lambda s: steps.faces(s.config, int(s.wildcards.tile), int(s.wildcards.axis), s.output[0]),
     "cc": lambda s: steps.cc(s.config, s.input.stage, s.input.faces, s.output[0]),

@@ -13,8 +13,8 @@ import zarr
 from . import atomic, demo
 from .downsample import downsample
 from .faces import face_pairs
-from .labels import as_dtype_checked
-from .methods import TileFn, build_method
+from .labels import check_dtype_fits
+from .methods import TileFn, build_method, uses_gpu
 from .plan import Plan
 from .stage import stage_tile
 from .table import RelabelTable, build_table
@@ -45,16 +45,41 @@ def image_threshold(config: dict[str, Any], output: str) -> None:
     atomic.write_json(output, {"value": otsu_threshold(plan.source(), n), "sample_voxels": n})
 
 
+def empty_threshold(config: dict[str, Any], threshold_file: str | None) -> float | None:
+    """The intensity at or below which a tile is empty, or None when empty tiles are not skipped."""
+    tiling = config["tiling"]
+    if not tiling["skip_empty"]:
+        return None
+    if tiling["empty_threshold"] == "otsu":
+        return atomic.read_json(threshold_file)["value"]
+    return float(tiling["empty_threshold"])
+
+
+def occupancy(config: dict[str, Any], tile: int, threshold_file: str | None, output: str) -> None:
+    """Whether a tile is empty, decided on a CPU before its stage job asks for a GPU."""
+    plan = Plan(config)
+    block = plan.source().read(plan.grid.halo(tile))
+    peak = float(block.max()) if block.size else 0.0
+    empty = peak <= empty_threshold(config, threshold_file)
+    atomic.write_json(output, {"tile": tile, "max": peak, "empty": empty})
+
+
+def tile_needs_gpu(config: dict[str, Any], occupancy_file: str | None) -> int:
+    """1 if the tile's stage job needs a GPU: a GPU method on a tile not known to be empty."""
+    if not uses_gpu(config["method"]):
+        return 0
+    if occupancy_file and Path(occupancy_file).exists():
+        return 0 if atomic.read_json(occupancy_file)["empty"] else 1
+    return 1
+
+
 def stage(config: dict[str, Any], tile: int, threshold_file: str | None, output: str,
           fn: TileFn | None = None) -> None:
     """Segment one tile with the configured method (or ``fn``, from the Python API)."""
     plan = Plan(config)
     value = atomic.read_json(threshold_file)["value"] if threshold_file else None
     fn = fn or build_method(config["method"], plan.connectivity, value)
-    tiling = config["tiling"]
-    empty = None
-    if tiling["skip_empty"]:
-        empty = value if tiling["empty_threshold"] == "otsu" else float(tiling["empty_threshold"])
+    empty = empty_threshold(config, threshold_file)
     stage_store = zarr.open_array(plan.stage_store, mode="r+")
     result = stage_tile(plan.source(), plan.grid, tile, fn, stage_store, empty)
     atomic.write_json(output, result)
@@ -75,7 +100,7 @@ def cc(config: dict[str, Any], stage_files: Sequence[str], face_files: Sequence[
         info = atomic.read_json(f)
         counts[info["tile"]] = info["count"]
     table = build_table(counts, (np.load(f) for f in face_files))
-    as_dtype_checked(table.n_objects, config["output"]["dtype"])
+    check_dtype_fits(table.n_objects, config["output"]["dtype"])
     table.save(plan.table_dir)
     plan.label.claim(str(plan.workdir), config["output"]["overwrite"])
     plan.label.create_level(0)

@@ -1,4 +1,4 @@
-from patchworks.methods import uses_gpu
+from patchworks.steps import tile_needs_gpu
 
 
 rule stage:
@@ -6,10 +6,13 @@ rule stage:
     input:
         prepare=plan.path("prepare.json"),
         threshold=plan.path("threshold.json") if plan.needs_threshold_job else [],
+        occupancy=plan.path("occupancy", "{tile}.json") if plan.needs_occupancy_job else [],
     output:
         plan.path("stage", "{tile}.json"),
     resources:
-        gpu=1 if uses_gpu(config["method"]) else 0,  # GPU methods only: on SLURM, the GPU partition
+        # A GPU (on SLURM: the GPU partition) for GPU methods, unless the tile is known empty;
+        # re-evaluated when the job is scheduled, once its occupancy record exists.
+        gpu=lambda w, input: tile_needs_gpu(config, input.get("occupancy")),
     params:
         method=config["method"],
         tiling=config["tiling"],

@@ -1,0 +1,3 @@
+from patchworks.rule import run
+
+run(snakemake, "occupancy")  # noqa: F821
