@@ -1,0 +1,45 @@
+"""Stage jobs of a GPU method ask for a GPU only for tiles that are not empty."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from patchworks.images import write_image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_empty_tiles_never_ask_for_a_gpu(tmp_path: Path) -> None:
+    """With skip_empty and a GPU method, each stage job's gpu resource, as Snakemake scheduled it,
+    is 1 exactly for the tiles whose occupancy record says they hold signal."""
+    image = np.zeros((64, 96), dtype=np.uint16)
+    image[5:20, 10:40] = 500  # signal in tiles 0 and 1 only (tiles of 32 x 32)
+    image[40:50, 70:90] = 300  # ... and tile 5
+    write_image(tmp_path / "img.ome.zarr", image, "yx")
+    config = {
+        "input": {"store": str(tmp_path / "img.ome.zarr")},
+        "workdir": str(tmp_path / "work"),
+        "tiling": {"tile_shape": 32, "skip_empty": True, "empty_threshold": 100},
+        "method": {"name": "custom", "custom": {
+            "function": "patchworks.methods.threshold:label_above",
+            "kwargs": {"value": 100, "connectivity": 1}, "gpu": True}},
+    }
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--resources", "gpu=1",
+                          "--configfile", str(cfg)], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    scheduled = {}
+    for block in run.stderr.split("rule stage:")[1:]:
+        tile = int(re.search(r"wildcards: tile=(\d+)", block).group(1))
+        scheduled[tile] = int(re.search(r"resources: .*\bgpu=(\d)", block).group(1))
+    occupied = {}
+    for record in (tmp_path / "work" / "labels" / "occupancy").glob("*.json"):
+        data = json.loads(record.read_text())
+        occupied[data["tile"]] = int(not data["empty"])
+    assert scheduled == occupied == {t: int(t in (0, 1, 5)) for t in range(6)}
