@@ -50,6 +50,7 @@ def run(snakemake: Any, step: str) -> None:
         except Exception as err:
             traceback.print_exc()
             message = f"patchworks {step} failed: {type(err).__name__}: {err}"
+            print(message, file=sys.stderr)  # the job's log
             print(message, file=sys.__stderr__)
             if log_path:
                 print(f"  (log: {log_path})", file=sys.__stderr__)
