@@ -6,7 +6,8 @@ rule cc:
     output:
         plan.path("cc.json"),
     params:
-        output=config["output"],
+        dtype=config["output"]["dtype"],
+        store=config["output"]["store"],
     log:
         log("cc"),
     script:
