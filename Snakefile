@@ -7,6 +7,7 @@ from snakemake.utils import min_version, validate
 
 from patchworks.config import validate_config
 from patchworks.errors import ConfigError
+from patchworks.status import failure_report
 
 min_version("9.0")
 
@@ -41,3 +42,8 @@ rule all:
     default_target: True
     input:
         rules.publish.output,
+
+
+onerror:
+    # one summary of the failed tiles and jobs, their errors and logs (read from the work directory)
+    print(failure_report(plan), file=sys.stderr)

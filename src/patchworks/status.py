@@ -1,12 +1,14 @@
-"""``patchworks-status [CONFIG]``: how many jobs of each step are done, failed or pending.
+"""``patchworks-status [CONFIG]``: how many jobs of each step are done, failed, running or pending.
 
 Reads only the per-job records and logs in the work directory, so it is cheap to run while a
-run goes on (locally or on a cluster), next to Snakemake's own progress lines.
+run goes on (locally or on a cluster), next to Snakemake's own progress lines. The same records
+give the summary of failed jobs printed when a run ends with errors (``failure_report``).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import yaml
 from .config import validate_config
 from .plan import Plan
 
-FAILED_MARK = "failed:"
+FAILURE = re.compile(r"^patchworks \w+ failed: (.+)$", re.M)  # written by rule.run
 
 
 def step_jobs(plan: Plan) -> dict[str, list[str]]:
@@ -30,23 +32,48 @@ def step_jobs(plan: Plan) -> dict[str, list[str]]:
 
 
 def summarize(plan: Plan) -> dict[str, dict[str, Any]]:
-    """Per step: counts of done / failed / pending jobs and the failed jobs' log paths."""
+    """Per step: counts of done / failed / running / pending jobs, and the logs of failed and of
+    started-but-unfinished ("running") jobs. A job that died without a message (killed, out of
+    memory or time) counts as running until its log says otherwise."""
     out: dict[str, dict[str, Any]] = {}
     for step, names in step_jobs(plan).items():
         suffix = ".npy" if step == "faces" else ".json"
         done = {p.stem for p in Path(plan.path(step)).glob(f"*{suffix}")}
-        failed = []
+        failed, running = [], []
         for name in names:
             log = Path(plan.path("logs", step, f"{name}.log"))
-            if name not in done and log.exists() and FAILED_MARK in log.read_text(errors="replace"):
-                failed.append(str(log))
+            if name in done or not log.exists():
+                continue
+            (failed if FAILURE.search(log.read_text(errors="replace")) else running).append(str(log))
         n_done = len(done.intersection(names))
-        out[step] = {"done": n_done, "failed": len(failed), "pending": len(names) - n_done - len(failed),
-                     "failed_logs": failed}
+        out[step] = {"done": n_done, "failed": len(failed), "running": len(running),
+                     "pending": len(names) - n_done - len(failed) - len(running),
+                     "failed_logs": failed, "running_logs": running}
     published = Path(plan.path("published.json"))
-    out["publish"] = {"done": int(published.exists()), "failed": 0, "pending": int(not published.exists()),
-                      "failed_logs": []}
+    out["publish"] = {"done": int(published.exists()), "failed": 0, "running": 0,
+                      "pending": int(not published.exists()), "failed_logs": [], "running_logs": []}
     return out
+
+
+def failure_message(log: str) -> str:
+    """The error line a failed job wrote to its log (the last ``patchworks <step> failed: ...``)."""
+    found = FAILURE.findall(Path(log).read_text(errors="replace"))
+    return found[-1] if found else "(no message)"
+
+
+def failure_report(plan: Plan) -> str:
+    """One summary of every failed or unfinished job of a run that has stopped: step, job, error, log."""
+    lines = []
+    for step, row in summarize(plan).items():
+        for log in row["failed_logs"]:
+            lines.append(f"  {step} {Path(log).stem}: {failure_message(log)}\n    log: {log}")
+        for log in row["running_logs"]:
+            lines.append(f"  {step} {Path(log).stem}: stopped without an error message (killed? out of "
+                         f"memory or time: see the cluster's log of the job)\n    log: {log}")
+    if not lines:
+        return ""
+    return (f"patchworks: {len(lines)} job(s) failed:\n" + "\n".join(lines) +
+            "\nFix the cause, then run the same command again: only these jobs and those after them run.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     plan = Plan(validate_config(yaml.safe_load(Path(args.configfile).read_text())))
     summary = summarize(plan)
-    print(f"{'step':<10} {'done':>8} {'failed':>8} {'pending':>8}")
+    print(f"{'step':<10} {'done':>8} {'failed':>8} {'running':>8} {'pending':>8}")
     for step, row in summary.items():
-        print(f"{step:<10} {row['done']:>8} {row['failed']:>8} {row['pending']:>8}")
+        print(f"{step:<10} {row['done']:>8} {row['failed']:>8} {row['running']:>8} {row['pending']:>8}")
     for step, row in summary.items():
         for log in row["failed_logs"]:
             print(f"failed {step}: {log}")
