@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ import numpy as np
 import pytest
 import yaml
 import zarr
+from snakelog import jobs_finished, jobs_run, started_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 CI = os.environ.get("CI", "").lower() == "true"
@@ -291,3 +293,62 @@ def test_threshold_method_all_jobs_on_cpu_partition(runs) -> None:
     """Threshold method (no GPU): every job, stage included, ran on `cpu` without a GPU."""
     todo, _, _ = runs
     check_jobs(todo["cpu"], n_tiles=2, gpu=False)
+
+
+def wait_for_line(path: Path, pattern: re.Pattern, deadline: float) -> None:
+    while not pattern.search(path.read_text() if path.exists() else ""):
+        assert time.monotonic() < deadline, f"no {pattern.pattern!r}:\n" + path.read_text()[-3000:]
+        time.sleep(0.5)
+
+
+def test_killed_run_resumes_with_only_unfinished_jobs(runs, tmp_path: Path) -> None:
+    """kill -9 of Snakemake once a stage job has finished (its SLURM jobs keep going), then the
+    README's recovery: cancel the run's jobs, --unlock, the same command. Only jobs the killed run
+    had not finished run again, and the labels equal the uninterrupted run's bit for bit."""
+    todo, _, _ = runs
+    reference = todo["cpu"]
+    assert reference.rc == 0, reference.tail()
+    config, cfg = write_config(tmp_path, "killed", THRESHOLD_METHOD, CPU_TILING)
+    killed = Run("killed", config, cfg, tmp_path / "killed.out")
+    command = [*SNAKEMAKE, *SLURM_RUN, "--configfile", str(cfg)]
+    with killed.out.open("w") as out:
+        killed.proc = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_line(killed.out, re.compile(r"^Finished jobid: \d+ \(Rule: stage\)", re.M),
+                      time.monotonic() + RUN_TIMEOUT)
+        time.sleep(random.Random(3).uniform(0, 10))
+    finally:
+        killed.proc.kill()  # SIGKILL: no cleanup by Snakemake; its SLURM jobs run on
+        killed.rc = killed.proc.wait()
+    collect(killed)
+    finished = jobs_finished(killed.text)
+    started = set(started_jobs(killed.text).values())
+    assert killed.run_id and "cc" not in finished, killed.tail()
+
+    # the recovery, as the README says
+    left = sh("squeue", "-h", "--name", killed.run_id, "-o", "%i").stdout.split()
+    if left:
+        sh("scancel", *left)
+    unlock = sh(*command, "--unlock", timeout=120)
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    resumed = Run("resumed", config, cfg, tmp_path / "resumed.out")
+    with resumed.out.open("w") as out:
+        resumed.proc = subprocess.Popen(["timeout", "-s", "KILL", str(RUN_TIMEOUT), *command], cwd=REPO,
+                                        env=ENV, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        resumed.rc = resumed.proc.wait(timeout=RUN_TIMEOUT + 60)
+        collect(resumed)
+    finally:
+        cleanup(resumed)
+    assert resumed.rc == 0, resumed.tail()
+    every = jobs_run(reference.text)
+    again = jobs_run(resumed.text)
+    assert started <= every and again <= every, (started - every, again - every)
+    assert not again & finished, f"finished jobs ran again: {sorted(again & finished)}"
+    assert every - started <= again, f"jobs never started did not run: {sorted(every - started - again)}"
+    assert all(row["State"] == "COMPLETED" for row in resumed.jobs.values()), resumed.jobs
+    ours = zarr.open_group(str(resumed.labels), mode="r")
+    ref = zarr.open_group(str(reference.labels), mode="r")
+    assert sorted(ours.array_keys()) == sorted(ref.array_keys())
+    for level in ref.array_keys():
+        assert np.array_equal(ours[level][...], ref[level][...]), f"level {level} differs"

@@ -6,21 +6,16 @@ absolute paths for stores and workdir, and ``--cores 2`` from the repository roo
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 import zarr
 from ome_zarr_models import open_ome_zarr
 from ome_zarr_models.v04.image import Image as Image04
@@ -29,78 +24,27 @@ from ome_zarr_models.v04.labels import Labels as Labels04
 from ome_zarr_models.v05.image import Image as Image05
 from ome_zarr_models.v05.image_label import ImageLabel as ImageLabel05
 from ome_zarr_models.v05.labels import Labels as Labels05
+from runs import (
+    JOB_LINE,
+    UNIT,
+    custom_config,
+    listed_labels,
+    make_image,
+    ngff,
+    snakemake,
+    succeeded,
+    tree_digest,
+    write_config,
+)
 from scipy import ndimage
 
 from patchworks.downsample import downsample
 from patchworks.images import write_image
 
-REPO = Path(__file__).resolve().parents[1]
-UNIT = "micrometer"
-JOB_LINE = re.compile(r"^\s*(?:local)?rule \w+:\s*$", re.M)
 MODELS = {
     "0.4": {"image": Image04, "label": ImageLabel04, "labels": Labels04},
     "0.5": {"image": Image05, "label": ImageLabel05, "labels": Labels05},
 }
-
-CUSTOM_MODULE = '''
-import numpy as np
-from scipy import ndimage
-
-
-def segment(tile, value, connectivity=1, mode="ok"):
-    structure = ndimage.generate_binary_structure(tile.ndim, connectivity)
-    labels, _ = ndimage.label(tile > value, structure=structure)
-    if mode == "float":
-        return labels.astype(np.float64)
-    if mode == "shape":
-        return labels[..., :-1]
-    if mode == "negative":
-        return -labels.astype(np.int32)
-    return labels
-'''
-
-
-# helpers ---------------------------------------------------------------------------------------
-def blobs(shape: tuple[int, ...], seed: int, top: int = 1000, dtype: str = "uint16") -> np.ndarray:
-    """Smoothed noise: many spots of all sizes, some touching only at edges or corners."""
-    img = ndimage.gaussian_filter(np.random.default_rng(seed).random(shape), 1.0)
-    img = ((img - img.min()) / (img.max() - img.min())) ** 4  # sparse bright spots: Otsu separates them
-    return (img * top).astype(dtype)
-
-
-def make_image(path: Path, axes: str, spatial: tuple[int, ...], channels: int = 1, *, seed: int = 0,
-               version: str = "0.5", scale: tuple[float, ...] | None = None, levels: int = 1,
-               dtype: str = "uint16") -> np.ndarray:
-    """Write an OME-Zarr image (chunks smaller than the tiles) and return its full data."""
-    top = 250 if dtype == "uint8" else 1000
-    if "c" in axes:
-        data = np.stack([blobs(spatial, seed + 100 * c, top, dtype) for c in range(channels)])
-    else:
-        data = blobs(spatial, seed, top, dtype)
-    write_image(path, data, axes, scale=scale, unit=UNIT, version=version, levels=levels,
-                chunks=tuple(1 if a == "c" else 7 for a in axes))
-    return data
-
-
-def write_config(tmp_path: Path, config: dict[str, Any], name: str = "config.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def snakemake(config: Path, *args: str, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the workflow from the repository root; stdout and stderr together in ``.stdout``."""
-    env = dict(os.environ)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(config), *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
-    )
-
-
-def succeeded(proc: subprocess.CompletedProcess) -> None:
-    assert proc.returncode == 0, proc.stdout[-6000:]
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -167,18 +111,6 @@ def read_levels(label_path: Path, levels: int, axes: str) -> list[np.ndarray]:
         out.append(data.reshape([data.shape[i] for i in spatial_index(axes)]))
     return out
 
-
-def ngff(attrs: dict[str, Any], version: str) -> dict[str, Any]:
-    if version == "0.5":
-        assert attrs["ome"]["version"] == "0.5"
-        return attrs["ome"]
-    return attrs
-
-
-def tree_digest(path: Path) -> dict[str, str]:
-    """Every file under ``path`` with a hash of its bytes."""
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 @dataclass
@@ -266,12 +198,6 @@ def check_ngff(exp: Expect) -> None:
         models["image"].from_zarr(root)
         assert isinstance(open_ome_zarr(root), models["image"])
 
-
-def listed_labels(store: Path, version: str) -> list[str]:
-    path = store / "labels"
-    if not path.exists():
-        return []
-    return ngff(zarr.open_group(str(path), mode="r").attrs.asdict(), version).get("labels", [])
 
 
 # segmentation runs ----------------------------------------------------------------------------
@@ -399,81 +325,6 @@ def test_dry_run_lists_jobs_of_the_grid(tmp_path: Path, image_3d: Path, tile: in
     assert not (tmp_path / "work").exists()
 
 
-# config errors --------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def small_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-channel 2-D NGFF 0.5 image (37 x 45), one level; never written to by the tests using it."""
-    store = tmp_path_factory.mktemp("bad") / "image.ome.zarr"
-    make_image(store, "cyx", (37, 45), 2, seed=3, scale=(1.0, 0.5, 0.5))
-    return store
-
-
-def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, last = dotted.split(".")
-    for p in parents:
-        config = config.setdefault(p, {})
-    config[last] = value
-
-
-BAD_CONFIGS = {
-    # id: (key path -> value, substrings the message must contain: the key, then what it accepts)
-    "tile-zero": ({"tiling.tile_shape": 0}, ["tiling.tile_shape", ">= 1"]),
-    "tile-zero-entry": ({"tiling.tile_shape": [0, 16]}, ["tiling.tile_shape", ">= 1"]),
-    "tile-wrong-length": ({"tiling.tile_shape": [8, 8, 8]}, ["tiling.tile_shape", "2 spatial axes"]),
-    "tile-larger-than-image": ({"tiling.tile_shape": [64, 16]}, ["tiling.tile_shape", "at most 37"]),
-    "overlap-not-below-tile": ({"tiling.overlap": [16, 2]}, ["tiling.overlap", "smaller than the tile"]),
-    "connectivity-3-in-2d": ({"connectivity": 3}, ["connectivity", "1..2"]),
-    "unknown-method": ({"method.name": "watershed"}, ["method.name", "threshold", "custom"]),
-    "misspelt-top-level-key": ({"tilling": {"tile_shape": 16}}, ["tilling", "tiling"]),
-    "unknown-nested-key": ({"method.threshold.valeu": 3}, ["method.threshold", "valeu", "value"]),
-    "channel-out-of-range": ({"input.channel": 2}, ["input.channel", "0..1"]),
-    "level-out-of-range": ({"input.level": 1}, ["input.level", "0..0"]),
-    "custom-not-importable": ({"method.name": "custom", "method.custom.function": "no_such_module_pw:seg"},
-                              ["method.custom.function", "no_such_module_pw"]),
-    "custom-no-such-function": ({"method.name": "custom", "method.custom.function": "numpy:no_such_fn"},
-                                ["method.custom.function", "no_such_fn"]),
-    "custom-without-function": ({"method.name": "custom"},
-                                ["method.custom.function", "package.module:function"]),
-    "store-missing": ({"input.store": "{tmp}/missing.ome.zarr"}, ["input.store", "does not exist"]),
-    "store-not-zarr": ({"input.store": "{tmp}/plain_dir"}, ["input.store", "OME-Zarr"]),
-    "store-not-ome-zarr": ({"input.store": "{tmp}/plain.zarr"}, ["input.store", "multiscales"]),
-    "pyramid-vs-tile": ({"output.store": "{tmp}/labels.zarr", "pyramid.levels": 4},
-                        ["tiling.tile_shape", "pyramid.levels"]),
-    "pyramid-levels-vs-image": ({"pyramid.levels": 2}, ["pyramid.levels", "1 levels of the image", "auto"]),
-    "workdir-inside-input": ({"workdir": "{store}/work"}, ["workdir", "inside"]),
-}
-
-
-@pytest.mark.parametrize(("changes", "needles"), BAD_CONFIGS.values(), ids=BAD_CONFIGS.keys())
-def test_bad_config_stops_before_any_job(tmp_path: Path, small_image: Path, changes: dict[str, Any],
-                                         needles: list[str]) -> None:
-    """An invalid config value stops the run at parse time with a message naming the key."""
-    (tmp_path / "plain_dir").mkdir()
-    zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
-    workdir = tmp_path / "work"
-    config = {
-        "input": {"store": str(small_image), "channel": 1},
-        "workdir": str(workdir),
-        "tiling": {"tile_shape": [16, 20], "overlap": 2},
-        "method": {"name": "threshold", "threshold": {"value": 500}},
-    }
-    for key, value in changes.items():
-        if isinstance(value, str):
-            value = value.format(tmp=tmp_path, store=small_image)
-        _set(config, key, value)
-    before = tree_digest(small_image)
-
-    proc = snakemake(write_config(tmp_path, config))
-    assert proc.returncode != 0
-    error = [line for line in proc.stdout.splitlines() if "config error" in line]
-    assert error, proc.stdout[-3000:]
-    for needle in needles:
-        assert needle in error[0], error[0]
-    assert not JOB_LINE.search(proc.stdout)
-    assert not workdir.exists()
-    assert tree_digest(small_image) == before  # in particular no labels/
-
-
 # existing label images --------------------------------------------------------------------------
 def test_foreign_label_image_kept_unless_overwrite(tmp_path: Path) -> None:
     """A label image written by someone else stays untouched; output.overwrite: true replaces it."""
@@ -520,24 +371,6 @@ def test_foreign_label_image_kept_unless_overwrite(tmp_path: Path) -> None:
 
 
 # custom methods -------------------------------------------------------------------------------
-@pytest.fixture
-def custom_module(tmp_path: Path) -> Path:
-    folder = tmp_path / "pymods"
-    folder.mkdir()
-    (folder / "pw_custom_seg.py").write_text(CUSTOM_MODULE)
-    return folder
-
-
-def custom_config(store: Path, workdir: Path, kwargs: dict[str, Any], tile: list[int]) -> dict[str, Any]:
-    return {
-        "input": {"store": str(store)},
-        "output": {"label_name": "custom"},
-        "workdir": str(workdir),
-        "tiling": {"tile_shape": tile, "overlap": 2},
-        "method": {"name": "custom", "custom": {"function": "pw_custom_seg:segment", "kwargs": kwargs}},
-        "connectivity": kwargs.get("connectivity", 1),
-    }
-
 
 def test_custom_method_matches_reference(tmp_path: Path, custom_module: Path) -> None:
     """A user function (threshold + scipy label) from PYTHONPATH gives the whole-image result."""
@@ -551,31 +384,6 @@ def test_custom_method_matches_reference(tmp_path: Path, custom_module: Path) ->
     ref, n = reference(data, value, 2)
     check_result(Expect(store, "custom", workdir, "yx", "0.5", (0.7, 0.7), 2, (2, 2)), ref, n)
 
-
-@pytest.mark.parametrize(("mode", "needle"), [("float", "dtype float64"), ("shape", "shape"),
-                                               ("negative", "negative labels")])
-def test_custom_method_bad_output_fails_naming_tile(tmp_path: Path, custom_module: Path, mode: str,
-                                                    needle: str) -> None:
-    """A custom function returning floats, the wrong shape or negative ids fails its stage job."""
-    store = tmp_path / "image.ome.zarr"
-    make_image(store, "yx", (20, 30), seed=6)
-    workdir = tmp_path / "work"
-    config = write_config(tmp_path, custom_config(store, workdir, {"value": 400, "mode": mode}, [20, 16]))
-    proc = snakemake(config, pythonpath=custom_module)
-    assert proc.returncode != 0
-    assert "Error in rule stage" in proc.stdout
-    messages = [line for line in proc.stdout.splitlines() if "patchworks stage failed" in line]
-    assert messages, proc.stdout[-4000:]
-    for message in messages:
-        assert re.search(r"tile \d+ \(grid index \(\d+, \d+\), region \[", message), message
-        assert needle in message
-    logs = sorted((workdir / "custom" / "logs" / "stage").glob("*.log"))
-    failed = [p for p in logs if needle in p.read_text()]
-    assert failed
-    for log in failed:
-        assert f"tile {log.stem} (grid index" in log.read_text()
-    assert not (workdir / "custom" / "published.json").exists()
-    assert "custom" not in listed_labels(store, "0.5")
 
 
 # separate output store ---------------------------------------------------------------------------

@@ -57,4 +57,6 @@ def describe(sub: dict[str, Any]) -> str:
         parts.append(f"<= {sub['maximum']}")
     if sub.get("additionalProperties") is False:
         parts.append("with keys " + ", ".join(sub.get("properties", {})))
+    if "pattern" in sub and "description" in sub:
+        parts.append(f"({sub['description']})")
     return " ".join(parts)

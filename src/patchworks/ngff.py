@@ -87,7 +87,7 @@ def open_group(store: str | Path, mode: str = "r") -> zarr.Group:
         return zarr.open_group(str(path), mode=mode)
     except Exception as err:  # zarr raises several types for "not a group"
         raise InputError(
-            f"input.store: {store} is not a zarr group ({type(err).__name__}: {err}); "
+            f"input.store: {store} cannot be read as a zarr group ({type(err).__name__}: {err}); "
             "give the path of an OME-Zarr image (a folder holding .zattrs or zarr.json)"
         ) from err
 
@@ -114,7 +114,11 @@ def read_image_info(store: str | Path, level: int = 0) -> ImageInfo:
         )
     axes = tuple(Axis(a["name"], a.get("type"), a.get("unit")) for a in ms["axes"])
     dataset = datasets[level]
-    array = group[dataset["path"]]
+    try:
+        array = group[dataset["path"]]
+    except (KeyError, OSError, ValueError) as err:
+        raise InputError(f"input.store: {store} lists level {level} at {dataset['path']!r}, which cannot be "
+                         f"read ({type(err).__name__}: {err}); the image is incomplete or damaged") from err
     scale = [1.0] * len(axes)
     translation = [0.0] * len(axes)
     for transforms in (dataset.get("coordinateTransformations", []),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import resource
+import shutil
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from . import steps
@@ -37,21 +40,46 @@ def run(snakemake: Any, step: str) -> None:
     job exits non-zero.
     """
     log_path = snakemake.log[0] if snakemake.log else None
-    with contextlib.ExitStack() as stack:
-        if log_path:
-            fh = stack.enter_context(open(log_path, "w"))
-            stack.enter_context(contextlib.redirect_stdout(fh))
-            stack.enter_context(contextlib.redirect_stderr(fh))
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
-        try:
-            STEPS[step](snakemake)
+    try:
+        with contextlib.ExitStack() as stack:
+            if log_path:
+                fh = stack.enter_context(open(log_path, "w"))
+                stack.enter_context(contextlib.redirect_stdout(fh))
+                stack.enter_context(contextlib.redirect_stderr(fh))
+            logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
+            try:
+                STEPS[step](snakemake)
+            except Exception as err:
+                traceback.print_exc()
+                print(failure(step, err, snakemake.config), file=sys.stderr)  # the job's log
+                raise
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"patchworks {step}: done, peak RSS {peak:.1f} MB")
-        except Exception as err:
-            traceback.print_exc()
-            message = f"patchworks {step} failed: {type(err).__name__}: {err}"
-            print(message, file=sys.stderr)  # the job's log
-            print(message, file=sys.__stderr__)
-            if log_path:
-                print(f"  (log: {log_path})", file=sys.__stderr__)
-            sys.exit(1)
+    except Exception as err:  # also a log that cannot be written (a full disk)
+        print(failure(step, err, snakemake.config), file=sys.__stderr__)
+        if log_path:
+            print(f"  (log: {log_path})", file=sys.__stderr__)
+        sys.exit(1)
+
+
+def failure(step: str, err: Exception, config: dict[str, Any] | None = None) -> str:
+    """The one-line message of a failed job (``patchworks-status`` finds it in the log)."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        where = f" writing {err.filename}" if err.filename else ""
+        return (f"patchworks {step} failed: the disk is full (No space left on device){where}; "
+                f"{free_space(config or {})}free space there, or set workdir / output.store to a disk with "
+                "room, then run the same command again")
+    return f"patchworks {step} failed: {type(err).__name__}: {err}"
+
+
+def free_space(config: dict[str, Any]) -> str:
+    """Free bytes on the disks a job writes to: the work directory and the store of the labels."""
+    out = config.get("output") or {}
+    paths = [config.get("workdir"), out.get("store") or (config.get("input") or {}).get("store")]
+    parts = []
+    for path in filter(None, paths):
+        existing = Path(path).absolute()
+        while not existing.exists():
+            existing = existing.parent
+        parts.append(f"{path} ({shutil.disk_usage(existing).free / 1e6:.1f} MB free)")
+    return f"disks written: {', '.join(parts)}; " if parts else ""

@@ -1,0 +1,117 @@
+"""Shared helpers of the end-to-end tests: images on disk, config files and ``snakemake`` runs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+import zarr
+from scipy import ndimage
+
+from patchworks.images import write_image
+
+REPO = Path(__file__).resolve().parents[1]
+UNIT = "micrometer"
+JOB_LINE = re.compile(r"^\s*(?:local)?rule \w+:\s*$", re.M)
+
+CUSTOM_MODULE = '''
+import numpy as np
+from scipy import ndimage
+
+
+def segment(tile, value, connectivity=1, mode="ok"):
+    structure = ndimage.generate_binary_structure(tile.ndim, connectivity)
+    labels, _ = ndimage.label(tile > value, structure=structure)
+    if mode == "float":
+        return labels.astype(np.float64)
+    if mode == "shape":
+        return labels[..., :-1]
+    if mode == "negative":
+        return -labels.astype(np.int32)
+    if mode == "ndim":
+        return labels[None]
+    if mode == "raise":
+        raise ValueError("model weights not found")
+    return labels
+'''
+
+
+def blobs(shape: tuple[int, ...], seed: int, top: int = 1000, dtype: str = "uint16") -> np.ndarray:
+    """Smoothed noise: many spots of all sizes, some touching only at edges or corners."""
+    img = ndimage.gaussian_filter(np.random.default_rng(seed).random(shape), 1.0)
+    img = ((img - img.min()) / (img.max() - img.min())) ** 4  # sparse bright spots: Otsu separates them
+    return (img * top).astype(dtype)
+
+
+def make_image(path: Path, axes: str, spatial: tuple[int, ...], channels: int = 1, *, seed: int = 0,
+               version: str = "0.5", scale: tuple[float, ...] | None = None, levels: int = 1,
+               dtype: str = "uint16") -> np.ndarray:
+    """Write an OME-Zarr image (chunks smaller than the tiles) and return its full data."""
+    top = 250 if dtype == "uint8" else 1000
+    if "c" in axes:
+        data = np.stack([blobs(spatial, seed + 100 * c, top, dtype) for c in range(channels)])
+    else:
+        data = blobs(spatial, seed, top, dtype)
+    write_image(path, data, axes, scale=scale, unit=UNIT, version=version, levels=levels,
+                chunks=tuple(1 if a == "c" else 7 for a in axes))
+    return data
+
+
+def write_config(tmp_path: Path, config: dict[str, Any], name: str = "config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(config: Path, *args: str, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the workflow from the repository root; stdout and stderr together in ``.stdout``."""
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(config), *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
+    )
+
+
+def succeeded(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, proc.stdout[-6000:]
+
+
+def ngff(attrs: dict[str, Any], version: str) -> dict[str, Any]:
+    if version == "0.5":
+        assert attrs["ome"]["version"] == "0.5"
+        return attrs["ome"]
+    return attrs
+
+
+def tree_digest(path: Path) -> dict[str, str]:
+    """Every file under ``path`` with a hash of its bytes."""
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def listed_labels(store: Path, version: str) -> list[str]:
+    path = store / "labels"
+    if not path.exists():
+        return []
+    return ngff(zarr.open_group(str(path), mode="r").attrs.asdict(), version).get("labels", [])
+
+
+def custom_config(store: Path, workdir: Path, kwargs: dict[str, Any], tile: list[int]) -> dict[str, Any]:
+    return {
+        "input": {"store": str(store)},
+        "output": {"label_name": "custom"},
+        "workdir": str(workdir),
+        "tiling": {"tile_shape": tile, "overlap": 2},
+        "method": {"name": "custom", "custom": {"function": "pw_custom_seg:segment", "kwargs": kwargs}},
+        "connectivity": kwargs.get("connectivity", 1),
+    }
+
