@@ -1,5 +1,6 @@
 # patchworks: segment an OME-Zarr image tile by tile and merge the labels globally.
-# Steps: [demo] -> prepare -> [threshold] -> stage (per tile) -> faces (per tile face)
+# Steps: [demo] -> prepare -> [fetch_model] [threshold] [normalization] [occupancy per tile]
+#        -> stage (per tile) -> faces (per tile face)
 #        -> cc -> relabel (per tile) -> pyramid_init -> pyramid (per tile) -> publish
 import sys
 
@@ -28,7 +29,9 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/prepare.smk"
+include: "workflow/rules/fetch_model.smk"
 include: "workflow/rules/threshold.smk"
+include: "workflow/rules/normalization.smk"
 include: "workflow/rules/occupancy.smk"
 include: "workflow/rules/stage.smk"
 include: "workflow/rules/faces.smk"

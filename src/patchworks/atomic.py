@@ -31,5 +31,14 @@ def save_npy(path: str | Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(path)
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, path)
+
+
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())

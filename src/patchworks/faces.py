@@ -9,6 +9,8 @@ along the first axis on which its two tiles differ (from the lower tile's side).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import zarr
 
@@ -75,3 +77,53 @@ def _tile_numbers(grid: TileGrid, region: tuple[slice, ...]) -> np.ndarray:
         coords = np.arange(s.start, s.stop).reshape(shape)
         total = total + grid.tile_of(coords, ax) * int(stride)
     return total
+
+
+def face_pairs_iou(stage: zarr.Array, grid: TileGrid, tile: int, axis: int, bands: dict[int, Any],
+                   threshold: float) -> np.ndarray:
+    """``(node_a, node_b)`` pairs of labels of ``tile`` and its + neighbour along ``axis`` that are one
+    object by IoU: each tile's prediction in the overlap band (``bands[t]``, from its stage job) is
+    compared with the other tile's labels there, on both sides of the seam; a pair whose IoU over
+    the two bands is >= ``threshold`` is joined."""
+    index = list(grid.index(tile))
+    index[axis] += 1
+    other = grid.flat(tuple(index))
+    core_a, core_b = grid.core(tile), grid.core(other)
+    pred_a = _band(bands[tile], f"{axis}-hi")  # tile's prediction inside the neighbour's core
+    pred_b = _band(bands[other], f"{axis}-lo")  # the neighbour's prediction inside tile's core
+    inter: dict[tuple[int, int], int] = {}
+    area_a: dict[int, int] = {}
+    area_b: dict[int, int] = {}
+    if pred_a is not None:  # band 1: the first planes of the neighbour's core
+        region = _along(core_a, axis, slice(core_b[axis].start, core_b[axis].start + pred_a.shape[axis]))
+        _count(pred_a, np.asarray(stage[region]), inter, area_a, area_b)
+    if pred_b is not None:  # band 2: the last planes of tile's core
+        region = _along(core_a, axis, slice(core_a[axis].stop - pred_b.shape[axis], core_a[axis].stop))
+        _count(np.asarray(stage[region]), pred_b, inter, area_a, area_b)
+    joined = [(a, b) for (a, b), n in inter.items() if n / (area_a[a] + area_b[b] - n) >= threshold]
+    if not joined:
+        return np.zeros((0, 2), dtype=np.int64)
+    pairs = np.asarray(joined, dtype=np.int64)
+    return np.stack([node_codes(np.full(len(pairs), tile), pairs[:, 0]),
+                     node_codes(np.full(len(pairs), other), pairs[:, 1])], axis=1)
+
+
+def _band(arrays: Any, key: str) -> np.ndarray | None:
+    return arrays[key] if arrays is not None and key in arrays else None
+
+
+def _along(core: tuple[slice, ...], axis: int, s: slice) -> tuple[slice, ...]:
+    return core[:axis] + (s,) + core[axis + 1:]
+
+
+def _count(a: np.ndarray, b: np.ndarray, inter: dict, area_a: dict, area_b: dict) -> None:
+    """Add the voxel counts of labels of ``a`` and of ``b`` and of their overlaps (0 = background)."""
+    for labels, area in ((a, area_a), (b, area_b)):
+        ids, counts = np.unique(labels[labels > 0], return_counts=True)
+        for i, n in zip(ids.tolist(), counts.tolist()):
+            area[i] = area.get(i, 0) + n
+    both = (a > 0) & (b > 0)
+    if both.any():
+        pairs, counts = np.unique(np.stack([a[both], b[both]], axis=1), axis=0, return_counts=True)
+        for (i, j), n in zip(pairs.tolist(), counts.tolist()):
+            inter[(i, j)] = inter.get((i, j), 0) + n

@@ -40,13 +40,19 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None) -> P
         steps.build_demo(config)
     plan.validate(method=fn is None)
     steps.prepare(config, plan.path("prepare.json"))
+    if plan.model_to_fetch and fn is None:
+        steps.fetch_model(config, plan.path("model.json"))
     threshold = plan.path("threshold.json") if plan.needs_threshold_job else None
     if threshold:
         steps.image_threshold(config, threshold)
+    normalization = plan.path("normalization.json") if plan.needs_normalization_job and fn is None else None
+    if normalization:
+        steps.normalization(config, normalization)
     tiles = range(plan.grid.n_tiles)
     stage_files = [plan.path("stage", f"{t}.json") for t in tiles]
     stage_pool = ThreadPoolExecutor if fn else ProcessPoolExecutor
-    _map(steps.stage, [(config, t, threshold, stage_files[t], fn) for t in tiles], workers, stage_pool)
+    _map(steps.stage, [(config, t, threshold, normalization, stage_files[t], fn) for t in tiles], workers,
+         stage_pool)
     face_files = [plan.path("faces", f"{t}-{a}.npy") for t, a in plan.grid.faces()]
     _map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], workers)
     steps.cc(config, stage_files, face_files, plan.path("cc.json"))

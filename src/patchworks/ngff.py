@@ -154,14 +154,16 @@ class ImageSource:
     def shape(self) -> tuple[int, ...]:
         return self.info.spatial_shape
 
-    def selection(self, region: tuple[slice, ...]) -> tuple[Any, ...]:
-        """The full-array selection of a spatial ``region``."""
+    def selection(self, region: tuple[slice, ...], channel: int | None = None) -> tuple[Any, ...]:
+        """The full-array selection of a spatial ``region`` (of another ``channel`` if given)."""
+        fixed = dict(self._fixed)
+        if channel is not None:
+            fixed[self.info.axis_index("c")] = channel
         spatial = iter(region)
-        return tuple(self._fixed[i] if i in self._fixed else next(spatial)
-                     for i in range(len(self.info.axes)))
+        return tuple(fixed[i] if i in fixed else next(spatial) for i in range(len(self.info.axes)))
 
-    def read(self, region: tuple[slice, ...]) -> np.ndarray:
-        return np.asarray(self.array[self.selection(region)])
+    def read(self, region: tuple[slice, ...], channel: int | None = None) -> np.ndarray:
+        return np.asarray(self.array[self.selection(region, channel)])
 
 
 def fixed_indices(info: ImageInfo, channel: int, timepoint: int) -> dict[int, int]:

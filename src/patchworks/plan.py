@@ -14,7 +14,15 @@ from . import demo
 from .errors import ConfigError
 from .grid import TileGrid
 from .labels import LabelImage, overwrite_message
-from .methods import needs_image_threshold, uses_gpu
+from .methods import (
+    MODEL_METHODS,
+    is_path,
+    model_to_fetch,
+    needs_image_threshold,
+    needs_intensity_range,
+    uses_gpu,
+)
+from .methods.cellpose import check_eval_kwargs
 from .methods.custom import import_function
 from .methods.threshold import smoothing_radius
 from .ngff import ImageInfo, ImageSource, fixed_indices, read_image_info
@@ -126,6 +134,30 @@ class Plan:
             tiling["skip_empty"] and tiling["empty_threshold"] == "otsu")
 
     @property
+    def needs_normalization_job(self) -> bool:
+        """Model methods scale every tile by the image's intensity percentiles, computed once."""
+        return needs_intensity_range(self.config["method"])
+
+    @property
+    def model_to_fetch(self) -> str | None:
+        """A model named by the method: its weights are fetched on the submit host first."""
+        return model_to_fetch(self.config["method"])
+
+    @property
+    def stitch(self) -> str:
+        """``touch`` or ``iou`` (``auto``: iou for the model methods)."""
+        mode = self.config["stitch"]["mode"]
+        if mode == "auto":
+            return "iou" if self.config["method"]["name"] in MODEL_METHODS else "touch"
+        return mode
+
+    @property
+    def keeps_bands(self) -> bool:
+        """Stage jobs keep their prediction in the overlap band: for iou stitching, and always for
+        the model methods, so that switching stitch.mode reruns only the merge."""
+        return self.stitch == "iou" or self.config["method"]["name"] in MODEL_METHODS
+
+    @property
     def needs_occupancy_job(self) -> bool:
         """Empty tiles of a GPU method are found on a CPU first, so they never hold a GPU."""
         return self.config["tiling"]["skip_empty"] and uses_gpu(self.config["method"])
@@ -137,6 +169,11 @@ class Plan:
         """
         _ = self.grid, self.connectivity, self.label
         fixed_indices(self.image, self.config["input"]["channel"], self.config["input"]["timepoint"])
+        self._check_model()
+        if self.stitch == "iou" and min(self.grid.overlap) < 1:
+            raise ConfigError("stitch.mode: iou compares predictions in the overlap band, but "
+                              f"tiling.overlap is {list(self.grid.overlap)}; set tiling.overlap >= 1 "
+                              "(about an object's diameter), or stitch.mode: touch")
         if method and self.config["method"]["name"] == "custom":
             if not self.config["method"]["custom"]["function"]:
                 raise ConfigError("method.custom.function: required when method.name is 'custom'; "
@@ -144,6 +181,19 @@ class Plan:
             import_function(self.config["method"]["custom"]["function"])
         self._check_paths()
         self._check_overwrite()
+
+    def _check_model(self) -> None:
+        name = self.config["method"]["name"]
+        if name not in MODEL_METHODS:
+            return
+        cfg = self.config["method"][name]
+        if is_path(cfg["model"]) and not Path(cfg["model"]).exists():
+            raise ConfigError(f"method.{name}.model: {cfg['model']} does not exist; give the path of a "
+                              f"{'weights file' if name == 'cellpose' else 'model folder'} or a model name")
+        if name == "cellpose":
+            check_eval_kwargs(cfg["eval_kwargs"])
+            if cfg["do_3D"] and len(self.image.spatial_shape) != 3:
+                raise ConfigError("method.cellpose.do_3D: true needs a 3-D image; this one is 2-D")
 
     def _check_paths(self) -> None:
         inp = Path(self.config["input"]["store"]).resolve()
@@ -180,6 +230,11 @@ class Plan:
     @property
     def stage_store(self) -> str:
         return self.path("stage.zarr")
+
+    @property
+    def bands_dir(self) -> str:
+        """Per-tile predictions in the overlap band (stitch mode iou)."""
+        return self.path("bands")
 
     @property
     def table_dir(self) -> str:

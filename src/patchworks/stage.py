@@ -9,6 +9,7 @@ import fastremap
 import numpy as np
 import zarr
 
+from . import atomic
 from .errors import MethodError
 from .grid import TileGrid
 from .methods import TileFn
@@ -52,16 +53,22 @@ def stage_tile(
     fn: TileFn,
     stage: zarr.Array,
     empty_threshold: float | None = None,
+    bands_file: str | None = None,
 ) -> dict[str, Any]:
     """Segment ``tile`` and write its labels, renumbered 1..n, to its region of ``stage``.
 
     A tile whose read block (core plus halo) has max <= ``empty_threshold`` is not segmented.
+    With ``bands_file`` (stitch mode iou) the tile's prediction in the overlap band around its core
+    is kept there too, numbered as in its core (labels seen only in the band: 0).
     """
     t0 = time.perf_counter()
-    block = source.read(grid.halo(tile))
+    region = grid.halo(tile)
+    block = read_block(source, region, getattr(fn, "extra_channels", ()))
+    spatial = block.shape[:grid.ndim]
     t1 = time.perf_counter()
     core = grid.core_within_halo(tile)
     skipped = empty_threshold is not None and (block.size == 0 or block.max() <= empty_threshold)
+    bands: dict[str, np.ndarray] = {}
     if skipped:
         labels = np.zeros(tuple(s.stop - s.start for s in core), dtype=np.uint32)
     else:
@@ -70,11 +77,15 @@ def stage_tile(
             result = fn(block)
         except Exception as err:
             raise MethodError(f"{where}: the method raised {type(err).__name__}: {err}") from err
-        labels = check_labels(result, block.shape, where)[core]
-        labels, _ = fastremap.renumber(np.ascontiguousarray(labels), preserve_zero=True)
+        full = check_labels(result, spatial, where)
+        labels, mapping = fastremap.renumber(np.ascontiguousarray(full[core]), preserve_zero=True)
         labels = labels.astype(np.uint32, copy=False)
+        if bands_file:
+            bands = overlap_bands(full, core, mapping)
     t2 = time.perf_counter()
     stage[grid.core(tile)] = labels
+    if bands_file:
+        atomic.save_npz(bands_file, bands)
     t3 = time.perf_counter()
     return {
         "tile": tile,
@@ -82,3 +93,25 @@ def stage_tile(
         "skipped": bool(skipped),
         "seconds": {"read": t1 - t0, "method": t2 - t1, "write": t3 - t2},
     }
+
+
+def read_block(source: ImageSource, region: tuple[slice, ...], extra_channels: Any) -> np.ndarray:
+    """The tile's voxels; with extra channels (e.g. a nuclear channel) stacked on a last axis."""
+    block = source.read(region)
+    if not extra_channels:
+        return block
+    return np.stack([block, *(source.read(region, channel=c) for c in extra_channels)], axis=-1)
+
+
+def overlap_bands(full: np.ndarray, core: tuple[slice, ...], mapping: dict[int, int]
+                  ) -> dict[str, np.ndarray]:
+    """The prediction beyond each face of the core (``"<axis>-lo"``, ``"<axis>-hi"``), numbered as the
+    core's labels (``mapping``); labels found only outside the core become 0."""
+    bands = {}
+    for axis, c in enumerate(core):
+        for side, band in (("lo", slice(0, c.start)), ("hi", slice(c.stop, full.shape[axis]))):
+            if band.stop > band.start:
+                part = np.ascontiguousarray(full[core[:axis] + (band,) + core[axis + 1:]])
+                table = {int(i): mapping.get(int(i), 0) for i in fastremap.unique(part)}
+                bands[f"{axis}-{side}"] = fastremap.remap(part, table).astype(np.uint32, copy=False)
+    return bands

@@ -12,9 +12,9 @@ import zarr
 
 from . import atomic, demo
 from .downsample import downsample
-from .faces import face_pairs
+from .faces import face_pairs, face_pairs_iou
 from .labels import check_dtype_fits
-from .methods import TileFn, build_method, uses_gpu
+from .methods import Context, TileFn, build_method, uses_gpu
 from .plan import Plan
 from .stage import stage_tile
 from .table import RelabelTable, build_table
@@ -45,6 +45,38 @@ def image_threshold(config: dict[str, Any], output: str) -> None:
     atomic.write_json(output, {"value": otsu_threshold(plan.source(), n), "sample_voxels": n})
 
 
+def normalization(config: dict[str, Any], output: str) -> None:
+    """The image's low and high intensity percentiles, computed once from a bounded sample."""
+    from .sampling import sample
+
+    plan = Plan(config)
+    n, percentiles = config["statistics"]["sample_voxels"], config["statistics"]["percentiles"]
+    low, high = np.percentile(sample(plan.source(), n), percentiles).tolist()
+    atomic.write_json(output, {"low": low, "high": high, "percentiles": percentiles, "sample_voxels": n})
+
+
+def fetch_model(config: dict[str, Any], output: str) -> None:
+    """Download a named model's weights into the method's cache (a local job, on the submit host)."""
+    name = config["method"]["name"]
+    model = config["method"][name]["model"]
+    if name == "cellpose":
+        from .methods.cellpose import fetch
+    else:
+        from .methods.stardist import fetch
+    atomic.write_json(output, {"method": name, "model": model, "weights": fetch(model)})
+
+
+def method_context(plan: Plan, threshold_file: str | None, normalization_file: str | None) -> Context:
+    """What the method needs beyond its config, from the per-image jobs' outputs."""
+    stats = atomic.read_json(normalization_file) if normalization_file else None
+    return Context(
+        connectivity=plan.connectivity,
+        threshold=atomic.read_json(threshold_file)["value"] if threshold_file else None,
+        intensity_range=(stats["low"], stats["high"]) if stats else None,
+        voxel_size=tuple(plan.image.scale[i] for i in plan.image.spatial_axes),
+    )
+
+
 def empty_threshold(config: dict[str, Any], threshold_file: str | None) -> float | None:
     """The intensity at or below which a tile is empty, or None when empty tiles are not skipped."""
     tiling = config["tiling"]
@@ -73,21 +105,29 @@ def tile_needs_gpu(config: dict[str, Any], occupancy_file: str | None) -> int:
     return 1
 
 
-def stage(config: dict[str, Any], tile: int, threshold_file: str | None, output: str,
-          fn: TileFn | None = None) -> None:
+def stage(config: dict[str, Any], tile: int, threshold_file: str | None, normalization_file: str | None,
+          output: str, fn: TileFn | None = None) -> None:
     """Segment one tile with the configured method (or ``fn``, from the Python API)."""
     plan = Plan(config)
-    value = atomic.read_json(threshold_file)["value"] if threshold_file else None
-    fn = fn or build_method(config["method"], plan.connectivity, value)
+    fn = fn or build_method(config["method"], method_context(plan, threshold_file, normalization_file))
     empty = empty_threshold(config, threshold_file)
     stage_store = zarr.open_array(plan.stage_store, mode="r+")
-    result = stage_tile(plan.source(), plan.grid, tile, fn, stage_store, empty)
+    bands = plan.path("bands", f"{tile}.npz") if plan.keeps_bands else None
+    result = stage_tile(plan.source(), plan.grid, tile, fn, stage_store, empty, bands)
     atomic.write_json(output, result)
 
 
 def faces(config: dict[str, Any], tile: int, axis: int, output: str) -> None:
     plan = Plan(config)
-    pairs = face_pairs(zarr.open_array(plan.stage_store, mode="r"), plan.grid, tile, axis, plan.connectivity)
+    stage_store = zarr.open_array(plan.stage_store, mode="r")
+    if plan.stitch == "iou":
+        index = list(plan.grid.index(tile))
+        index[axis] += 1
+        tiles = (tile, plan.grid.flat(tuple(index)))
+        bands = {t: np.load(plan.path("bands", f"{t}.npz")) for t in tiles}
+        pairs = face_pairs_iou(stage_store, plan.grid, tile, axis, bands, config["stitch"]["iou_threshold"])
+    else:
+        pairs = face_pairs(stage_store, plan.grid, tile, axis, plan.connectivity)
     atomic.save_npy(output, pairs)
 
 

@@ -6,6 +6,7 @@ rule faces:
         plan.path("faces", "{tile}-{axis}.npy"),
     params:
         connectivity=config["connectivity"],
+        stitch=config["stitch"] | {"mode": plan.stitch},
     log:
         log("faces/{tile}-{axis}"),
     script:

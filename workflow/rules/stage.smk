@@ -6,6 +6,8 @@ rule stage:
     input:
         prepare=plan.path("prepare.json"),
         threshold=plan.path("threshold.json") if plan.needs_threshold_job else [],
+        normalization=plan.path("normalization.json") if plan.needs_normalization_job else [],
+        model=plan.path("model.json") if plan.model_to_fetch else [],
         occupancy=plan.path("occupancy", "{tile}.json") if plan.needs_occupancy_job else [],
     output:
         plan.path("stage", "{tile}.json"),
@@ -17,6 +19,7 @@ rule stage:
         method=config["method"],
         tiling=config["tiling"],
         connectivity=config["connectivity"],
+        keeps_bands=plan.keeps_bands,
     log:
         log("stage/{tile}"),
     script:

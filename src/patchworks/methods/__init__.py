@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from . import custom, threshold
+from . import cellpose, custom, stardist, threshold
 
 TileFn = Callable[[np.ndarray], np.ndarray]
 
-#: Method name -> builder taking (method config, connectivity, image threshold or None).
-BUILDERS: dict[str, Callable[..., TileFn]] = {
+
+@dataclass(frozen=True)
+class Context:
+    """What a method may need beyond its config: computed once per image, the same for every tile."""
+
+    connectivity: int
+    threshold: float | None = None  # the image's Otsu threshold (threshold job)
+    intensity_range: tuple[float, float] | None = None  # the image's normalisation percentiles
+    voxel_size: tuple[float, ...] = ()  # physical size of a voxel along each spatial axis
+
+
+#: Method name -> builder taking (method config, context).
+BUILDERS: dict[str, Callable[[dict[str, Any], Context], TileFn]] = {
     "threshold": threshold.build,
     "custom": custom.build,
+    "cellpose": cellpose.build,
+    "stardist": stardist.build,
 }
+MODEL_METHODS = ("cellpose", "stardist")
 
 
-def build_method(method: dict[str, Any], connectivity: int, threshold_value: float | None) -> TileFn:
+def build_method(method: dict[str, Any], context: Context) -> TileFn:
     """The tile function for the ``method`` section of the config."""
-    return BUILDERS[method["name"]](method, connectivity=connectivity, threshold_value=threshold_value)
+    return BUILDERS[method["name"]](method, context)
 
 
 def needs_image_threshold(method: dict[str, Any]) -> bool:
@@ -28,6 +43,23 @@ def needs_image_threshold(method: dict[str, Any]) -> bool:
     return method["name"] == "threshold" and method["threshold"]["value"] == "otsu"
 
 
+def needs_intensity_range(method: dict[str, Any]) -> bool:
+    """Whether the method needs normalisation percentiles computed once from the whole image."""
+    return method["name"] in MODEL_METHODS
+
+
 def uses_gpu(method: dict[str, Any]) -> bool:
     """Whether the method's stage jobs need a GPU."""
-    return method["name"] == "custom" and bool(method["custom"]["gpu"])
+    return bool(method.get(method["name"], {}).get("gpu", False)) and method["name"] != "threshold"
+
+
+def model_to_fetch(method: dict[str, Any]) -> str | None:
+    """A model named (not a path) by a model method: its weights are fetched before the GPU jobs."""
+    if method["name"] not in MODEL_METHODS:
+        return None
+    return None if is_path(method[method["name"]]["model"]) else method[method["name"]]["model"]
+
+
+def is_path(model: str) -> bool:
+    """A model given as a file or folder path (as opposed to a built-in model name)."""
+    return "/" in model or model.startswith(".") or model.endswith((".pth", ".pt"))

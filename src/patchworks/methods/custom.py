@@ -32,7 +32,7 @@ def import_function(spec: str) -> Any:
     return obj
 
 
-def build(method: dict[str, Any], connectivity: int, threshold_value: float | None) -> Any:
+def build(method: dict[str, Any], context: Any) -> Any:
     """Tile function for the config's ``method.custom`` section."""
     fn = import_function(method["custom"]["function"])
     return partial(fn, **method["custom"].get("kwargs", {}))

@@ -25,12 +25,12 @@ def label_above(tile: np.ndarray, value: float, connectivity: int, sigma: float 
     return labels
 
 
-def build(method: dict[str, Any], connectivity: int, threshold_value: float | None) -> Any:
+def build(method: dict[str, Any], context: Any) -> Any:
     """Tile function for the config's ``method.threshold`` section."""
     value = method["threshold"]["value"]
     if value == "otsu":
-        if threshold_value is None:
+        if context.threshold is None:
             raise ValueError("method.threshold.value is 'otsu' but no image threshold was computed")
-        value = threshold_value
+        value = context.threshold
     sigma = float(method["threshold"]["smooth_sigma"])
-    return partial(label_above, value=float(value), connectivity=connectivity, sigma=sigma)
+    return partial(label_above, value=float(value), connectivity=context.connectivity, sigma=sigma)

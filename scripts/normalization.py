@@ -1,0 +1,3 @@
+from patchworks.rule import run
+
+run(snakemake, "normalization")  # noqa: F821

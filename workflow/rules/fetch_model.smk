@@ -1,0 +1,15 @@
+# GPU nodes are often offline: a model named by the config is downloaded on the submit host.
+localrules:
+    fetch_model,
+
+
+rule fetch_model:
+    """Download the named model's weights into the method's cache, before any GPU job starts."""
+    output:
+        plan.path("model.json"),
+    params:
+        method=config["method"],
+    log:
+        log("fetch_model"),
+    script:
+        "../../scripts/fetch_model.py"

@@ -1,0 +1,12 @@
+rule normalization:
+    """The image's intensity percentiles, once, from a bounded sample: every tile is scaled alike."""
+    input:
+        plan.path("prepare.json"),
+    output:
+        plan.path("normalization.json"),
+    params:
+        statistics=config["statistics"],
+    log:
+        log("normalization"),
+    script:
+        "../../scripts/normalization.py"
