@@ -81,6 +81,18 @@ BAD_CONFIGS = {
     "store-metadata-corrupt": ({"input.store": "{tmp}/corrupt.ome.zarr"}, ["input.store", "cannot be read"]),
     "store-level-missing": ({"input.store": "{tmp}/nolevel.ome.zarr"}, ["input.store", "level 0", "damaged"]),
     "store-is-a-file": ({"input.store": "{tmp}/image.tif"}, ["input.store", "OME-Zarr"]),
+    "model-path-missing": ({"method.name": "cellpose", "method.cellpose.model": "{tmp}/no/weights.pth"},
+                           ["method.cellpose.model", "does not exist"]),
+    "stardist-folder-missing": ({"method.name": "stardist", "method.stardist.model": "./no_such_model"},
+                                ["method.stardist.model", "does not exist", "model folder"]),
+    "cellpose-eval-kwarg-set-by-us": ({"method.name": "cellpose",
+                                       "method.cellpose.eval_kwargs": {"diameter": 9}},
+                                      ["method.cellpose.eval_kwargs", "'diameter'", "cellpose.diameter"]),
+    "cellpose-3d-on-2d-image": ({"method.name": "cellpose", "method.cellpose.do_3D": True},
+                                ["method.cellpose.do_3D", "3-D image"]),
+    "iou-stitch-without-overlap": ({"stitch.mode": "iou", "tiling.overlap": 0},
+                                   ["stitch.mode", "tiling.overlap"]),
+    "overlap-auto-without-diameter": ({"tiling.overlap": "auto"}, ["tiling.overlap", "object_diameter"]),
 }
 
 

@@ -255,6 +255,7 @@ def check_jobs(run: Run, n_tiles: int, gpu: bool) -> None:
         else:
             assert row["State"] == "COMPLETED", (job, log[job], row)
     assert sorted(stage_jobs) == list(range(n_tiles)), stage_jobs
+    assert "localrule prepare:" in run.text and "rule_prepare" not in kind.values()  # on the submit host
     retried = {tile: jobs for tile, jobs in stage_jobs.items() if len(jobs) > 1}
     assert len(retried) == (1 if gpu else 0), retried  # the flaky method fails once, on one tile
     for tile, jobs in stage_jobs.items():

@@ -5,15 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["run", "tile_process"]
+__all__ = ["auto_tile_shape", "auto_tile_shape_cellpose", "cellpose_fn", "run", "stardist_fn",
+           "tile_process"]
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use: workflow jobs import submodules only, and skip dask's start-up cost.
-    if name == "tile_process":
-        from .api import tile_process
+    if name in ("tile_process", "cellpose_fn", "stardist_fn"):
+        from . import api
 
-        return tile_process
+        return getattr(api, name)
+    if name in ("auto_tile_shape", "auto_tile_shape_cellpose"):
+        from . import sizing
+
+        return getattr(sizing, name)
     if name == "run":
         from .local import run
 

@@ -14,9 +14,11 @@ import numpy as np
 import zarr
 
 from . import local
+from .methods import Context, build_method
 from .ngff import read_image_info
+from .sizing import auto_tile_shape
 
-TileShape = tuple[int, ...] | Callable[[tuple[int, ...], Any], tuple[int, ...]] | None
+TileShape = tuple[int, ...] | Callable[[tuple[int, ...], Any], tuple[int, ...]] | str | None
 
 
 def tile_process(
@@ -27,6 +29,7 @@ def tile_process(
     overlap: int | tuple[int, ...] = 16,
     channel: int | None = 0,
     level: int = 0,
+    use_gpu: bool = False,
     max_workers: int | None = None,
     write_to: str | Path | None = None,
     output_component: str = "labels",
@@ -43,9 +46,11 @@ def tile_process(
 
     ``image`` is an OME-Zarr path or a dask array (2-D y/x or 3-D z/y/x). ``fn`` maps a tile
     (with ``overlap`` voxels of context on every side, clipped at the image border) to integer
-    labels of the same shape. ``tile_shape`` is a tuple, a callable ``(shape, dtype) -> tuple``,
-    or None for the image's storage chunks; a scalar ``overlap`` is clipped per axis to the tile
-    size minus one (so ``tile_shape=(1, Y, X)`` gives ``fn`` single z-planes). Labels touching
+    labels of the same shape. ``tile_shape`` is a tuple, a callable ``(shape, dtype) -> tuple``
+    (e.g. ``functools.partial(auto_tile_shape_cellpose, diameter=30)``), "auto" (sized to this
+    machine's memory, or with ``use_gpu`` the GPU's), or None for the image's storage chunks; a
+    scalar ``overlap`` is clipped per axis to the tile size minus one (so ``tile_shape=(1, Y, X)``
+    gives ``fn`` single z-planes). Labels touching
     across tile borders under ``connectivity`` are merged. Labels go into
     ``<image>/labels/<output_component>`` (or ``<write_to>/labels/<output_component>``) as an
     NGFF label pyramid; "auto" levels and downscale follow the image's own pyramid, as NGFF
@@ -66,6 +71,8 @@ def tile_process(
         if tile_shape is None:
             chunks = zarr.open_array(str(store / info.path), mode="r").chunks
             tiles = tuple(chunks[i] for i in info.spatial_axes)
+        elif tile_shape == "auto":
+            tiles = auto_tile_shape(shape, info.dtype, use_gpu=use_gpu)
         elif callable(tile_shape):
             tiles = tuple(tile_shape(shape, info.dtype))
         else:
@@ -106,3 +113,21 @@ def _array_to_ngff(array: da.Array, store: Path) -> None:
     axes = [{"name": n, "type": "space"} for n in names]
     group.attrs.put({"ome": {"version": "0.5", "multiscales": [{"axes": axes, "datasets": [
         {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * array.ndim}]}]}]}})
+
+
+def cellpose_fn(model: str = "cyto3", *, intensity_range: tuple[float, float], gpu: bool = False,
+                diameter: float | None = None, do_3D: bool = False,
+                **eval_kwargs: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """A tile function running Cellpose (a model name or weights file) on tiles scaled by the
+    image's ``intensity_range`` (e.g. its 1st and 99.8th percentiles), the same for every tile."""
+    cfg = {"model": model, "gpu": gpu, "diameter": diameter, "do_3D": do_3D, "stitch_threshold": 0.0,
+           "nuclear_channel": None, "eval_kwargs": eval_kwargs}
+    return build_method({"name": "cellpose", "cellpose": cfg}, Context(1, intensity_range=intensity_range))
+
+
+def stardist_fn(model: str, *, intensity_range: tuple[float, float], prob_thresh: float | None = None,
+                nms_thresh: float | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A tile function running a StarDist model (folder or registered name) on tiles scaled by the
+    image's ``intensity_range``, the same for every tile."""
+    cfg = {"model": model, "prob_thresh": prob_thresh, "nms_thresh": nms_thresh, "gpu": False}
+    return build_method({"name": "stardist", "stardist": cfg}, Context(1, intensity_range=intensity_range))

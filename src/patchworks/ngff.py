@@ -188,3 +188,12 @@ def fixed_indices(info: ImageInfo, channel: int, timepoint: int) -> dict[int, in
                                  "only c and t may be larger than 1")
             fixed[i] = 0
     return fixed
+
+
+def zarr_chunks(info: ImageInfo) -> tuple[int, ...] | None:
+    """The storage chunk shape of the image level along its spatial axes (None if not on disk yet)."""
+    path = Path(info.store) / info.path
+    if not path.exists():
+        return None
+    chunks = zarr.open_array(str(path), mode="r").chunks
+    return tuple(chunks[i] for i in info.spatial_axes)

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import demo
+from . import atomic, demo
 from .errors import ConfigError
 from .grid import TileGrid
 from .labels import LabelImage, overwrite_message
@@ -25,7 +25,8 @@ from .methods import (
 from .methods.cellpose import check_eval_kwargs
 from .methods.custom import import_function
 from .methods.threshold import smoothing_radius
-from .ngff import ImageInfo, ImageSource, fixed_indices, read_image_info
+from .ngff import ImageInfo, ImageSource, fixed_indices, read_image_info, zarr_chunks
+from .sizing import BYTES_PER_VOXEL, auto_overlap, auto_tile_shape
 
 
 def per_axis(value: int | list[int], ndim: int, key: str) -> tuple[int, ...]:
@@ -40,6 +41,7 @@ def per_axis(value: int | list[int], ndim: int, key: str) -> tuple[int, ...]:
 @dataclass
 class Plan:
     config: dict[str, Any]
+    auto_tile_shape: tuple[int, ...] | None = None  # tile_shape "auto" as resolved on the submit host
 
     # inputs -------------------------------------------------------------------------------
     @cached_property
@@ -57,10 +59,16 @@ class Plan:
         shape = self.image.spatial_shape
         names = self.image.spatial_names
         tiling = self.config["tiling"]
-        tile = per_axis(tiling["tile_shape"], len(shape), "tiling.tile_shape")
+        if tiling["tile_shape"] == "auto":
+            tile = self.resolve_auto_tile_shape()
+        else:
+            tile = per_axis(tiling["tile_shape"], len(shape), "tiling.tile_shape")
         if isinstance(tiling["tile_shape"], int):  # one number: at most the image, per axis
             tile = tuple(min(t, s) for t, s in zip(tile, shape))
-        overlap = per_axis(tiling["overlap"], len(shape), "tiling.overlap")
+        if tiling["overlap"] == "auto":
+            overlap = auto_overlap(self.object_diameter(), self.voxel_size, tile)
+        else:
+            overlap = per_axis(tiling["overlap"], len(shape), "tiling.overlap")
         if isinstance(tiling["overlap"], int):  # one number: less than the tile, per axis
             overlap = tuple(min(o, t - 1) for o, t in zip(overlap, tile))
         for t, o, s, name in zip(tile, overlap, shape, names):
@@ -78,6 +86,53 @@ class Plan:
                               f"method.threshold.smooth_sigma {sigma} ({smoothing_radius(sigma)} voxels); "
                               "raise the overlap so tiles match the whole image")
         return TileGrid(shape, tile, overlap)
+
+    @property
+    def tiling_params(self) -> dict[str, Any]:
+        """The tiling as resolved (tile shape and overlap in voxels): what a job's output depends on,
+        whichever way it was given ("auto", memory_mb, object_diameter)."""
+        tiling = self.config["tiling"]
+        return {"tile_shape": list(self.grid.tile_shape), "overlap": list(self.grid.overlap),
+                "skip_empty": tiling["skip_empty"], "empty_threshold": tiling["empty_threshold"]}
+
+    @property
+    def voxel_size(self) -> tuple[float, ...]:
+        return tuple(self.image.scale[i] for i in self.image.spatial_axes)
+
+    def object_diameter(self) -> float:
+        """The object diameter for overlap auto, in physical units."""
+        diameter = self.config["tiling"]["object_diameter"]
+        method = self.config["method"]
+        if diameter is None and method["name"] == "cellpose" and method["cellpose"]["diameter"]:
+            diameter = method["cellpose"]["diameter"] * self.voxel_size[-1]  # pixels along x
+        if diameter is None:
+            raise ConfigError("tiling.overlap: auto needs tiling.object_diameter (the objects' typical "
+                              "diameter in the image's units), or method.cellpose.diameter; or give "
+                              "the overlap in voxels")
+        return float(diameter)
+
+    def resolve_auto_tile_shape(self) -> tuple[int, ...]:
+        """tile_shape "auto": fixed once, on the submit host, then read back from prepare.json, so that
+        every job (on whatever node) uses the same tiles."""
+        if self.auto_tile_shape is not None:
+            return self.auto_tile_shape
+        record = Path(self.path("prepare.json"))
+        if record.exists():
+            return tuple(atomic.read_json(record)["tile_shape"])
+        tiling, method = self.config["tiling"], self.config["method"]
+        gpu = uses_gpu(method)
+        budget_mb = tiling["gpu_memory_mb"] if gpu else tiling["memory_mb"]
+        per_voxel = BYTES_PER_VOXEL.get(method["name"], BYTES_PER_VOXEL["custom"]) + self.image.dtype.itemsize
+        if method["name"] == "cellpose" and method["cellpose"]["diameter"]:
+            per_voxel *= (30 / method["cellpose"]["diameter"]) ** 2
+        chunks = zarr_chunks(self.image)
+        try:
+            return auto_tile_shape(self.image.spatial_shape, self.image.dtype, use_gpu=gpu,
+                                   budget_bytes=budget_mb << 20 if budget_mb else None,
+                                   bytes_per_voxel=per_voxel, multiple_of=chunks)
+        except RuntimeError as err:
+            raise ConfigError(f"tiling.tile_shape: auto with a GPU method, but {err}: set "
+                              "tiling.gpu_memory_mb to a stage job's GPU memory") from err
 
     @property
     def connectivity(self) -> int:

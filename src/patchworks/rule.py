@@ -19,7 +19,7 @@ Step = Callable[[Any], None]
 
 STEPS: dict[str, Step] = {
     "demo": lambda s: steps.build_demo(s.config),
-    "prepare": lambda s: steps.prepare(s.config, s.output[0]),
+    "prepare": lambda s: steps.prepare(s.config, s.output[0], s.params.tile_shape),
     "threshold": lambda s: steps.image_threshold(s.config, s.output[0]),
     "occupancy": lambda s: steps.occupancy(s.config, int(s.wildcards.tile), s.input.get("threshold"),
                                            s.output[0]),

@@ -24,9 +24,10 @@ def build_demo(config: dict[str, Any]) -> None:
     demo.build(config["input"]["store"])
 
 
-def prepare(config: dict[str, Any], output: str) -> None:
-    """Check the config against the input and create the empty stage store."""
-    plan = Plan(config)
+def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = None) -> None:
+    """Check the config against the input and create the empty stage store (``tile_shape``: the
+    tiles as fixed on the submit host, for tile_shape "auto")."""
+    plan = Plan(config, tuple(tile_shape) if tile_shape else None)
     plan.validate(method=False)  # the method was checked at parse time; stage checks it again
     zarr.create_array(
         plan.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,

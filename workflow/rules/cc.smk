@@ -10,5 +10,7 @@ rule cc:
         store=config["output"]["store"],
     log:
         log("cc"),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../../scripts/cc.py"

@@ -19,5 +19,12 @@ wildcard_constraints:
     axis=r"\d+",
 
 
+# conda environment of segmentation (and model fetching): the method's own (envs/)
+MODEL_ENV = {
+    "cellpose": "../../envs/cellpose-gpu.yaml",
+    "stardist": "../../envs/stardist-gpu.yaml",
+}.get(config["method"]["name"], "../../envs/core.yaml")
+
+
 def log(name):
     return plan.path("logs", name + ".log")

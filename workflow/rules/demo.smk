@@ -6,5 +6,7 @@ if config["input"]["demo"]:
             plan.input_marker,
         log:
             log("demo"),
+        conda:
+            "../../envs/core.yaml"
         script:
             "../../scripts/demo.py"

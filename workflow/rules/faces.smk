@@ -9,5 +9,7 @@ rule faces:
         stitch=config["stitch"] | {"mode": plan.stitch},
     log:
         log("faces/{tile}-{axis}"),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../../scripts/faces.py"

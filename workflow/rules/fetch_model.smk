@@ -11,5 +11,7 @@ rule fetch_model:
         method=config["method"],
     log:
         log("fetch_model"),
+    conda:
+        MODEL_ENV
     script:
         "../../scripts/fetch_model.py"

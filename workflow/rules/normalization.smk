@@ -8,5 +8,7 @@ rule normalization:
         statistics=config["statistics"],
     log:
         log("normalization"),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../../scripts/normalization.py"

@@ -6,8 +6,10 @@ rule occupancy:
     output:
         plan.path("occupancy", "{tile}.json"),
     params:
-        tiling=config["tiling"],
+        tiling=plan.tiling_params,
     log:
         log("occupancy/{tile}"),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../../scripts/occupancy.py"

@@ -1,3 +1,8 @@
+# Local: with tile_shape "auto" the tiles are fixed here, on the submit host, and recorded.
+localrules:
+    prepare,
+
+
 rule prepare:
     """Check the config against the image and create the empty stage store."""
     input:
@@ -6,8 +11,10 @@ rule prepare:
         plan.path("prepare.json"),
     params:
         input=config["input"],
-        tile_shape=config["tiling"]["tile_shape"],
+        tile_shape=list(plan.grid.tile_shape),
     log:
         log("prepare"),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../../scripts/prepare.py"

@@ -7,5 +7,7 @@ rule publish:
         plan.path("published.json"),
     log:
         log("publish"),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../../scripts/publish.py"

@@ -8,6 +8,8 @@ rule pyramid_init:
         pyramid=config["pyramid"],
     log:
         log("pyramid_init"),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../../scripts/pyramid_init.py"
 
@@ -23,5 +25,7 @@ rule pyramid:
         pyramid=config["pyramid"],
     log:
         log("pyramid/{tile}"),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../../scripts/pyramid.py"

@@ -6,5 +6,7 @@ rule relabel:
         plan.path("relabel", "{tile}.json"),
     log:
         log("relabel/{tile}"),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../../scripts/relabel.py"

@@ -17,10 +17,12 @@ rule stage:
         gpu=lambda w, input: tile_needs_gpu(config, input.get("occupancy")),
     params:
         method=config["method"],
-        tiling=config["tiling"],
+        tiling=plan.tiling_params,
         connectivity=config["connectivity"],
         keeps_bands=plan.keeps_bands,
     log:
         log("stage/{tile}"),
+    conda:
+        MODEL_ENV
     script:
         "../../scripts/stage.py"

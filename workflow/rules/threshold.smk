@@ -8,5 +8,7 @@ rule threshold:
         statistics=config["statistics"],
     log:
         log("threshold"),
+    conda:
+        "../../envs/core.yaml"
     script:
         "../../scripts/threshold.py"

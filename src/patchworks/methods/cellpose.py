@@ -38,6 +38,8 @@ def eval_arguments() -> frozenset[str] | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     source = Path(next(iter(spec.submodule_search_locations))) / "models.py"
+    if not source.exists():
+        return None
     for node in ast.walk(ast.parse(source.read_text())):
         if isinstance(node, ast.ClassDef) and node.name == "CellposeModel":
             for item in node.body:

@@ -1,0 +1,96 @@
+"""Automatic tile shape from the memory a job has (cgroup / SLURM limit, psutil, GPU via NVML),
+and automatic overlap from the object diameter and the voxel size."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+#: Estimated peak bytes a stage job holds per voxel of its tile (with halo), by method: the block,
+#: its float32 copy, the labels and the method's working memory (for the model methods: their
+#: network's activations at diameter 30; Cellpose rescales tiles by 30 / diameter).
+BYTES_PER_VOXEL = {"threshold": 24, "custom": 32, "cellpose": 600, "stardist": 400}
+SAFETY = 0.5  # use at most this share of the memory
+
+
+def memory_limit_bytes() -> int:
+    """The memory this process may use: the smallest of its cgroup limit, SLURM's allocation (when
+    inside a SLURM job) and the memory available on the machine."""
+    import psutil
+
+    limits = [psutil.virtual_memory().available]
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        text = Path(path).read_text().strip() if Path(path).exists() else "max"
+        if text.isdigit() and int(text) < 1 << 60:
+            limits.append(int(text))
+    if os.environ.get("SLURM_MEM_PER_NODE", "").isdigit():
+        limits.append(int(os.environ["SLURM_MEM_PER_NODE"]) << 20)
+    elif os.environ.get("SLURM_MEM_PER_CPU", "").isdigit():
+        cpus = int(os.environ.get("SLURM_CPUS_ON_NODE", "1") or 1)
+        limits.append(int(os.environ["SLURM_MEM_PER_CPU"]) * cpus << 20)
+    return min(limits)
+
+
+def gpu_memory_bytes() -> int | None:
+    """Free memory of the smallest visible GPU (NVML), or None without a GPU or driver."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:
+        return None
+    try:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        count = pynvml.nvmlDeviceGetCount()
+        indices = [int(i) for i in visible.split(",") if i.strip().isdigit()] if visible else range(count)
+        free = [pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).free
+                for i in indices if i < count]
+        return min(free) if free else None
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def auto_tile_shape(shape: tuple[int, ...], dtype: object = np.uint16, *, use_gpu: bool = False,
+                    budget_bytes: int | None = None, bytes_per_voxel: float | None = None,
+                    multiple_of: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """The largest near-cubic tile whose stage job fits ``budget_bytes`` (default: half the memory this
+    process may use, or the GPU's free memory with ``use_gpu``), at most the image, each side a
+    multiple of ``multiple_of`` (e.g. the storage chunks) where the image allows."""
+    if budget_bytes is None:
+        gpu = gpu_memory_bytes() if use_gpu else None
+        if use_gpu and gpu is None:
+            raise RuntimeError("use_gpu: no GPU found (NVML); give the GPU's memory as budget_bytes")
+        budget_bytes = gpu if gpu is not None else memory_limit_bytes()
+    per_voxel = bytes_per_voxel or BYTES_PER_VOXEL["custom"] + np.dtype(dtype).itemsize
+    voxels = max(1.0, SAFETY * budget_bytes / per_voxel)
+    tile = list(shape)
+    free = list(range(len(shape)))  # axes not yet capped by the image
+    while free:
+        side = (voxels / math.prod(tile[i] for i in range(len(shape)) if i not in free)) ** (1 / len(free))
+        capped = [i for i in free if shape[i] <= side]
+        if not capped:
+            for i in free:
+                tile[i] = max(1, int(side))
+            break
+        free = [i for i in free if i not in capped]
+    if multiple_of:
+        tile = [t if t >= s else max(m, t // m * m) if t >= m else t
+                for t, s, m in zip(tile, shape, multiple_of)]
+    return tuple(min(t, s) for t, s in zip(tile, shape))
+
+
+def auto_tile_shape_cellpose(shape: tuple[int, ...], dtype: object = np.uint16, *, diameter: float = 30,
+                             use_gpu: bool = True, budget_bytes: int | None = None) -> tuple[int, ...]:
+    """:func:`auto_tile_shape` for Cellpose, which rescales each tile by 30 / ``diameter`` first."""
+    scale = (30 / diameter) ** 2
+    return auto_tile_shape(shape, dtype, use_gpu=use_gpu, budget_bytes=budget_bytes,
+                           bytes_per_voxel=BYTES_PER_VOXEL["cellpose"] * scale)
+
+
+def auto_overlap(diameter: float, voxel_size: tuple[float, ...], tile: tuple[int, ...]) -> tuple[int, ...]:
+    """Two object diameters (physical units) in voxels along each axis, below the tile: an object cut
+    by a seam lies whole, with context, in the halo of the tiles on both sides."""
+    return tuple(min(math.ceil(2 * diameter / v), t - 1) for v, t in zip(voxel_size, tile))
