@@ -19,6 +19,7 @@ of the tiled run must be at least the whole image's minus 0.01.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -141,3 +142,42 @@ def test_tiled_f1_matches_whole_image(tmp_path: Path, python: Path, request: pyt
     print("\n" + "\n".join(table))
     assert scores["whole"].f1 > 0.6, "the model segments these nuclei at all"
     assert scores["tiled, stitch iou"].f1 >= scores["whole"].f1 - TOLERANCE, table
+
+
+STACK_CHECK = """
+import json, sys
+import numpy as np
+from stardist.data import test_image_nuclei_2d
+from patchworks.api import cellpose_fn, stardist_fn
+
+image, truth = test_image_nuclei_2d(return_mask=True)
+crop = image[128:256, 128:256]
+stack = np.stack([crop] * 6)  # nuclei as columns through z
+low, high = np.percentile(image, [1, 99.8]).tolist()
+out = {}
+per_plane = stardist_fn(sys.argv[2], intensity_range=(low, high))(stack)
+out["stardist_per_plane"] = [len(np.unique(p)) - 1 for p in per_plane] + [int(per_plane.max())]
+cp = cellpose_fn(sys.argv[1], intensity_range=(low, high), diameter=24)
+planes = cp(stack)
+out["cellpose_per_plane"] = [len(np.unique(p)) - 1 for p in planes] + [int(planes.max())]
+volume = cellpose_fn(sys.argv[1], intensity_range=(low, high), diameter=24, do_3D=True)(stack)
+ids, first = np.unique(volume, return_index=True)
+zs = [len(np.unique(np.nonzero(volume == i)[0])) for i in ids[1:]]
+out["cellpose_3d"] = {"objects": len(ids) - 1, "median_planes": float(np.median(zs)) if zs else 0}
+print(json.dumps(out))
+"""
+
+
+def test_3d_stacks_per_plane_and_in_3d(python: Path, cellpose_weights: Path) -> None:
+    """On a 3-D stack (one real crop repeated through z): the 2-D StarDist model and Cellpose in 2-D
+    segment every plane alike with ids unique across planes; Cellpose do_3D finds objects that run
+    through the planes."""
+    run = subprocess.run([str(python), "-c", STACK_CHECK, str(cellpose_weights), str(STARDIST_MODEL)],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    for key in ("stardist_per_plane", "cellpose_per_plane"):
+        *counts, top = out[key]
+        assert len(set(counts)) == 1 and counts[0] > 5, out  # every plane alike, real nuclei
+        assert top == 6 * counts[0], out  # ids unique across planes
+    assert out["cellpose_3d"]["objects"] > 5 and out["cellpose_3d"]["median_planes"] >= 4, out
