@@ -12,7 +12,14 @@ import yaml
 
 from patchworks import atomic
 from patchworks.images import write_image
-from patchworks.sizing import BYTES_PER_VOXEL, SAFETY, auto_overlap, auto_tile_shape, memory_limit_bytes
+from patchworks.sizing import (
+    BASE_BYTES,
+    BYTES_PER_VOXEL,
+    SAFETY,
+    auto_overlap,
+    auto_tile_shape,
+    memory_limit_bytes,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,18 +67,19 @@ def test_workflow_auto_tiles_fixed_once_and_recorded(tmp_path: Path) -> None:
     rerun with another memory_mb keeps them (the record wins), so no job's tiles change."""
     write_image(tmp_path / "img.ome.zarr", np.zeros((600, 700), np.uint16), "yx", chunks=(100, 100))
     config = {"input": {"store": str(tmp_path / "img.ome.zarr")}, "workdir": str(tmp_path / "work"),
-              "tiling": {"tile_shape": "auto", "memory_mb": 20},
+              "tiling": {"tile_shape": "auto", "memory_mb": 420},
               "method": {"name": "threshold", "threshold": {"value": 1}}}
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(config))
     snakemake = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(cfg)]
     run = subprocess.run(snakemake, cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
-    expected = auto_tile_shape((600, 700), np.uint16, budget_bytes=20 << 20,
+    expected = auto_tile_shape((600, 700), np.uint16, budget_bytes=420 << 20,
+                               base_bytes=BASE_BYTES["threshold"],
                                bytes_per_voxel=BYTES_PER_VOXEL["threshold"] + 2, multiple_of=(100, 100))
     record = atomic.read_json(tmp_path / "work" / "labels" / "prepare.json")
     assert tuple(record["tile_shape"]) == expected and expected != (600, 700)
-    config["tiling"]["memory_mb"] = 400
+    config["tiling"]["memory_mb"] = 4000
     cfg.write_text(yaml.safe_dump(config))
     again = subprocess.run([*snakemake, "-n"], cwd=REPO, capture_output=True, text=True)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

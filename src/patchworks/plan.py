@@ -26,7 +26,7 @@ from .methods.cellpose import check_eval_kwargs
 from .methods.custom import import_function
 from .methods.threshold import smoothing_radius
 from .ngff import ImageInfo, ImageSource, fixed_indices, read_image_info, zarr_chunks
-from .sizing import BYTES_PER_VOXEL, auto_overlap, auto_tile_shape
+from .sizing import BASE_BYTES, BYTES_PER_VOXEL, auto_overlap, auto_tile_shape
 
 
 def per_axis(value: int | list[int], ndim: int, key: str) -> tuple[int, ...]:
@@ -126,10 +126,12 @@ class Plan:
         if method["name"] == "cellpose" and method["cellpose"]["diameter"]:
             per_voxel *= (30 / method["cellpose"]["diameter"]) ** 2
         chunks = zarr_chunks(self.image)
+        base = 0 if gpu else BASE_BYTES.get(method["name"], BASE_BYTES["custom"])
         try:
             return auto_tile_shape(self.image.spatial_shape, self.image.dtype, use_gpu=gpu,
                                    budget_bytes=budget_mb << 20 if budget_mb else None,
-                                   bytes_per_voxel=per_voxel, multiple_of=chunks)
+                                   bytes_per_voxel=per_voxel, multiple_of=chunks,
+                                   base_bytes=base)
         except RuntimeError as err:
             raise ConfigError(f"tiling.tile_shape: auto with a GPU method, but {err}: set "
                               "tiling.gpu_memory_mb to a stage job's GPU memory") from err
