@@ -88,6 +88,8 @@ BAD_CONFIGS = {
     "cellpose-eval-kwarg-set-by-us": ({"method.name": "cellpose",
                                        "method.cellpose.eval_kwargs": {"diameter": 9}},
                                       ["method.cellpose.eval_kwargs", "'diameter'", "cellpose.diameter"]),
+    "nuclear-channel-out-of-range": ({"method.name": "cellpose", "method.cellpose.nuclear_channel": 2},
+                                     ["method.cellpose.nuclear_channel", "channels 0..1"]),
     "cellpose-3d-on-2d-image": ({"method.name": "cellpose", "method.cellpose.do_3D": True},
                                 ["method.cellpose.do_3D", "3-D image"]),
     "iou-stitch-without-overlap": ({"stitch.mode": "iou", "tiling.overlap": 0},

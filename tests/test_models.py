@@ -161,6 +161,8 @@ cp = cellpose_fn(sys.argv[1], intensity_range=(low, high), diameter=24)
 planes = cp(stack)
 out["cellpose_per_plane"] = [len(np.unique(p)) - 1 for p in planes] + [int(planes.max())]
 volume = cellpose_fn(sys.argv[1], intensity_range=(low, high), diameter=24, do_3D=True)(stack)
+two = cellpose_fn(sys.argv[1], intensity_range=(low, high), diameter=24, nuclear_channel=0)
+out["cellpose_two_channels"] = len(np.unique(two(np.stack([crop, crop], axis=-1)))) - 1
 ids, first = np.unique(volume, return_index=True)
 zs = [len(np.unique(np.nonzero(volume == i)[0])) for i in ids[1:]]
 out["cellpose_3d"] = {"objects": len(ids) - 1, "median_planes": float(np.median(zs)) if zs else 0}
@@ -171,7 +173,7 @@ print(json.dumps(out))
 def test_3d_stacks_per_plane_and_in_3d(python: Path, cellpose_weights: Path) -> None:
     """On a 3-D stack (one real crop repeated through z): the 2-D StarDist model and Cellpose in 2-D
     segment every plane alike with ids unique across planes; Cellpose do_3D finds objects that run
-    through the planes."""
+    through the planes; Cellpose with a nuclear channel takes a two-channel tile."""
     run = subprocess.run([str(python), "-c", STACK_CHECK, str(cellpose_weights), str(STARDIST_MODEL)],
                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
     assert run.returncode == 0, run.stderr[-3000:]
@@ -181,3 +183,4 @@ def test_3d_stacks_per_plane_and_in_3d(python: Path, cellpose_weights: Path) -> 
         assert len(set(counts)) == 1 and counts[0] > 5, out  # every plane alike, real nuclei
         assert top == 6 * counts[0], out  # ids unique across planes
     assert out["cellpose_3d"]["objects"] > 5 and out["cellpose_3d"]["median_planes"] >= 4, out
+    assert out["cellpose_two_channels"] > 5, out  # cytoplasm + nuclear channel (channels [1, 2])

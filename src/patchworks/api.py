@@ -116,12 +116,13 @@ def _array_to_ngff(array: da.Array, store: Path) -> None:
 
 
 def cellpose_fn(model: str = "cyto3", *, intensity_range: tuple[float, float], gpu: bool = False,
-                diameter: float | None = None, do_3D: bool = False,
+                diameter: float | None = None, do_3D: bool = False, nuclear_channel: int | None = None,
                 **eval_kwargs: Any) -> Callable[[np.ndarray], np.ndarray]:
     """A tile function running Cellpose (a model name or weights file) on tiles scaled by the
-    image's ``intensity_range`` (e.g. its 1st and 99.8th percentiles), the same for every tile."""
+    image's ``intensity_range`` (e.g. its 1st and 99.8th percentiles), the same for every tile.
+    With ``nuclear_channel`` the tile carries a last axis: (cytoplasm, nucleus)."""
     cfg = {"model": model, "gpu": gpu, "diameter": diameter, "do_3D": do_3D, "stitch_threshold": 0.0,
-           "nuclear_channel": None, "eval_kwargs": eval_kwargs}
+           "nuclear_channel": nuclear_channel, "eval_kwargs": eval_kwargs}
     return build_method({"name": "cellpose", "cellpose": cfg}, Context(1, intensity_range=intensity_range))
 
 

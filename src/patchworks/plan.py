@@ -249,6 +249,11 @@ class Plan:
                               f"{'weights file' if name == 'cellpose' else 'model folder'} or a model name")
         if name == "cellpose":
             check_eval_kwargs(cfg["eval_kwargs"])
+            nuclear, c = cfg["nuclear_channel"], self.image.axis_index("c")
+            if nuclear is not None and (c is None or not 0 <= nuclear < self.image.shape[c]):
+                have = "no 'c' axis" if c is None else f"channels 0..{self.image.shape[c] - 1}"
+                raise ConfigError(f"method.cellpose.nuclear_channel: {nuclear} is not a channel of the "
+                                  f"image (it has {have}); use one of its channels, or null")
             if cfg["do_3D"] and len(self.image.spatial_shape) != 3:
                 raise ConfigError("method.cellpose.do_3D: true needs a 3-D image; this one is 2-D")
 
