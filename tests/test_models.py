@@ -180,7 +180,7 @@ def test_3d_stacks_per_plane_and_in_3d(python: Path, cellpose_weights: Path) -> 
     out = json.loads(run.stdout.strip().splitlines()[-1])
     for key in ("stardist_per_plane", "cellpose_per_plane"):
         *counts, top = out[key]
-        assert len(set(counts)) == 1 and counts[0] > 5, out  # every plane alike, real nuclei
+        assert len(set(counts)) == 1 and counts[0] >= 3, out  # every plane alike, real nuclei
         assert top == 6 * counts[0], out  # ids unique across planes
-    assert out["cellpose_3d"]["objects"] > 5 and out["cellpose_3d"]["median_planes"] >= 4, out
-    assert out["cellpose_two_channels"] > 5, out  # cytoplasm + nuclear channel (channels [1, 2])
+    assert out["cellpose_3d"]["objects"] >= 3 and out["cellpose_3d"]["median_planes"] >= 4, out
+    assert out["cellpose_two_channels"] >= 3, out  # cytoplasm + nuclear channel (channels [1, 2])

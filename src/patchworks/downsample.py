@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 
@@ -18,11 +20,20 @@ def downsample(labels: np.ndarray, factors: tuple[int, ...], method: str = "mode
         raise ValueError(f"unknown downsampling method {method!r}; use 'mode' or 'nearest'")
     pad = [(0, -s % f) for s, f in zip(labels.shape, factors)]
     arr = np.pad(labels, pad, mode="edge") if any(p for _, p in pad) else labels
-    nd = arr.ndim
-    split = [n for s, f in zip(arr.shape, factors) for n in (s // f, f)]
-    blocks = arr.reshape(split).transpose(list(range(0, 2 * nd, 2)) + list(range(1, 2 * nd, 2)))
-    blocks = np.sort(blocks.reshape(blocks.shape[:nd] + (-1,)), axis=-1)
-    counts = (blocks[..., :, None] == blocks[..., None, :]).sum(axis=-1, dtype=np.int32)
-    key = counts * 2 + (blocks != 0)
-    pick = np.argmax(key, axis=-1)[..., None]
-    return np.take_along_axis(blocks, pick, axis=-1)[..., 0]
+    # every voxel of a block, as one strided view per position in the block
+    votes = [arr[tuple(slice(o, None, f) for o, f in zip(offset, factors))]
+             for offset in itertools.product(*(range(f) for f in factors))]
+    best = votes[0]
+    best_key = None
+    for candidate in votes:  # key: votes * 2 + (not background); ties go to the smaller label
+        count = np.zeros(candidate.shape, dtype=np.int16)
+        for other in votes:
+            count += candidate == other
+        key = count * 2 + (candidate != 0)
+        if best_key is None:
+            best, best_key = candidate.copy(), key
+            continue
+        better = (key > best_key) | ((key == best_key) & (candidate < best))
+        best[better] = candidate[better]
+        best_key[better] = key[better]
+    return best
