@@ -1,0 +1,88 @@
+"""Runs in our venv, in a fresh process (so run.py can count its CPU time as a child's).
+
+    python _ours_driver.py merge CONFIG.yaml WORKERS   faces -> cc -> relabel -> pyramid_init -> pyramid
+                                                       -> publish, in process (patchworks.steps), on the
+                                                       stage store a finished run left behind
+    python _ours_driver.py floor SRC DST TILE WORKERS  the I/O floor: read the staged labels tile by tile and
+                                                       write them to a new array with the same chunks,
+                                                       dtype and codecs, no remap
+
+Prints one JSON line with the wall seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+import yaml
+import zarr
+
+
+def merge(config_file: str, workers: int) -> dict:
+    from patchworks import steps
+    from patchworks.config import validate_config
+    from patchworks.local import _map
+    from patchworks.plan import Plan
+
+    config = validate_config(yaml.safe_load(open(config_file)))
+    plan = Plan(config)
+    tiles = range(plan.grid.n_tiles)
+    stage_files = [plan.path("stage", f"{t}.json") for t in tiles]
+    face_files = [plan.path("faces", f"{t}-{a}.npy") for t, a in plan.grid.faces()]
+    t0 = time.perf_counter()
+    _map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], workers)
+    t1 = time.perf_counter()
+    steps.cc(config, stage_files, face_files, plan.path("cc.json"))
+    t2 = time.perf_counter()
+    _map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], workers)
+    t3 = time.perf_counter()
+    steps.pyramid_init(config, plan.path("pyramid.json"))
+    _map(steps.pyramid, [(config, t, plan.path("pyramid", f"{t}.json")) for t in tiles], workers)
+    steps.publish(config, plan.path("cc.json"), plan.path("published.json"))
+    t4 = time.perf_counter()
+    return {"seconds": t4 - t0, "faces": t1 - t0, "cc": t2 - t1, "relabel": t3 - t2, "pyramid": t4 - t3}
+
+
+def _copy(src: str, dst: str, region: tuple[slice, ...]) -> None:
+    zarr.open_array(dst, mode="r+")[region] = np.asarray(zarr.open_array(src, mode="r")[region])
+
+
+def floor(src: str, dst: str, tile: list[int], workers: int) -> dict:
+    import itertools
+
+    from patchworks.local import _map
+
+    a = zarr.open_array(src, mode="r")
+    t0 = time.perf_counter()
+    zarr.create_array(
+        dst,
+        shape=a.shape,
+        chunks=a.chunks,
+        dtype=a.dtype,
+        fill_value=0,
+        compressors=a.compressors,
+        filters=a.filters,
+        serializer=a.serializer,
+        overwrite=True,
+    )
+    regions = [
+        tuple(slice(c, min(c + t, s)) for c, t, s in zip(corner, tile, a.shape))
+        for corner in itertools.product(*(range(0, s, t) for s, t in zip(a.shape, tile)))
+    ]
+    _map(_copy, [(src, dst, r) for r in regions], workers)
+    return {"seconds": time.perf_counter() - t0}
+
+
+def main() -> None:
+    if sys.argv[1] == "merge":
+        out = merge(sys.argv[2], int(sys.argv[3]))
+    else:
+        out = floor(sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), int(sys.argv[5]))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
