@@ -85,9 +85,7 @@ def face_pairs_iou(stage: zarr.Array, grid: TileGrid, tile: int, axis: int, band
     object by IoU: each tile's prediction in the overlap band (``bands[t]``, from its stage job) is
     compared with the other tile's labels there, on both sides of the seam; a pair whose IoU over
     the two bands is >= ``threshold`` is joined."""
-    index = list(grid.index(tile))
-    index[axis] += 1
-    other = grid.flat(tuple(index))
+    other = grid.neighbour(tile, axis)
     core_a, core_b = grid.core(tile), grid.core(other)
     pred_a = _band(bands[tile], f"{axis}-hi")  # tile's prediction inside the neighbour's core
     pred_b = _band(bands[other], f"{axis}-lo")  # the neighbour's prediction inside tile's core

@@ -80,6 +80,12 @@ class TileGrid:
             if i + 1 < n
         ]
 
+    def neighbour(self, tile: int, axis: int) -> int:
+        """The tile next to ``tile`` on the + side of ``axis``."""
+        index = list(self.index(tile))
+        index[axis] += 1
+        return self.flat(tuple(index))
+
     def face_tiles(self, tile: int, axis: int) -> list[int]:
         """Tiles whose voxels the job of face ``(tile, axis)`` reads (see :mod:`patchworks.faces`)."""
         index = self.index(tile)

@@ -74,7 +74,7 @@ def method_context(plan: Plan, threshold_file: str | None, normalization_file: s
         connectivity=plan.connectivity,
         threshold=atomic.read_json(threshold_file)["value"] if threshold_file else None,
         intensity_range=(stats["low"], stats["high"]) if stats else None,
-        voxel_size=tuple(plan.image.scale[i] for i in plan.image.spatial_axes),
+        voxel_size=plan.voxel_size,
     )
 
 
@@ -122,9 +122,7 @@ def faces(config: dict[str, Any], tile: int, axis: int, output: str) -> None:
     plan = Plan(config)
     stage_store = zarr.open_array(plan.stage_store, mode="r")
     if plan.stitch == "iou":
-        index = list(plan.grid.index(tile))
-        index[axis] += 1
-        tiles = (tile, plan.grid.flat(tuple(index)))
+        tiles = (tile, plan.grid.neighbour(tile, axis))
         bands = {t: np.load(plan.path("bands", f"{t}.npz")) for t in tiles}
         pairs = face_pairs_iou(stage_store, plan.grid, tile, axis, bands, config["stitch"]["iou_threshold"])
     else:
