@@ -1,7 +1,7 @@
 # patchworks: segment an OME-Zarr image tile by tile and merge the labels globally.
 # Steps: [demo] -> prepare -> [fetch_model] [threshold] [normalization] [occupancy per tile]
 #        -> stage (per tile) -> faces (per tile face)
-#        -> cc -> relabel (per tile) -> pyramid_init -> pyramid (per tile) -> publish
+#        -> cc -> label_image -> relabel (per tile) -> pyramid_init -> pyramid (per tile) -> publish
 import sys
 
 from snakemake.utils import min_version, validate

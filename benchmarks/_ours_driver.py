@@ -1,8 +1,8 @@
 """Runs in our venv, in a fresh process (so run.py can count its CPU time as a child's).
 
-    python _ours_driver.py merge CONFIG.yaml WORKERS   faces -> cc -> relabel -> pyramid_init -> pyramid
-                                                       -> publish, in process (patchworks.steps), on the
-                                                       stage store a finished run left behind
+    python _ours_driver.py merge CONFIG.yaml WORKERS   faces -> cc -> label_image -> relabel -> pyramid_init
+                                                       -> pyramid -> publish, in process (patchworks.steps),
+                                                       on the stage store a finished run left behind
     python _ours_driver.py floor SRC DST TILE WORKERS  the I/O floor: read the staged labels tile by tile and
                                                        write them to a new array with the same chunks,
                                                        dtype and codecs, no remap
@@ -36,6 +36,7 @@ def merge(config_file: str, workers: int) -> dict:
     _map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], workers)
     t1 = time.perf_counter()
     steps.cc(config, stage_files, face_files, plan.path("cc.json"))
+    steps.label_image(config, plan.path("label_image.json"))
     t2 = time.perf_counter()
     _map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], workers)
     t3 = time.perf_counter()

@@ -12,7 +12,7 @@ import yaml
 from patchworks.images import write_image
 
 REPO = Path(__file__).resolve().parents[1]
-ALL_AFTER_CC = {"cc", "relabel", "pyramid_init", "pyramid", "publish", "all"}
+ALL_AFTER_CC = {"cc", "label_image", "relabel", "pyramid_init", "pyramid", "publish", "all"}
 ALL_AFTER_STAGE = {"stage", "faces"} | ALL_AFTER_CC
 
 

@@ -10,7 +10,6 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
 from .errors import InputError
 from .images import write_image
@@ -35,12 +34,16 @@ def mosaic(image: np.ndarray) -> np.ndarray:
 
 
 def build(store: str | Path) -> None:
+    import tifffile  # only the demo job reads TIFF
+
     image = tifffile.imread(source_image())
     write_image(store, mosaic(image)[None], AXES, version="0.5", levels=LEVELS, chunks=(1, 256, 256))
 
 
 def expected_info(store: str | Path, level: int) -> ImageInfo:
     """What :func:`build` will write, from the source's header alone (for parse time)."""
+    import tifffile
+
     with tifffile.TiffFile(source_image()) as tif:
         shape, dtype = tif.series[0].shape, tif.series[0].dtype
     shapes = tuple((1, 2 * shape[0] // 2**k, 2 * shape[1] // 2**k) for k in range(LEVELS))

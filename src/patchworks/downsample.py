@@ -23,17 +23,29 @@ def downsample(labels: np.ndarray, factors: tuple[int, ...], method: str = "mode
     # every voxel of a block, as one strided view per position in the block
     votes = [arr[tuple(slice(o, None, f) for o, f in zip(offset, factors))]
              for offset in itertools.product(*(range(f) for f in factors))]
-    best = votes[0]
-    best_key = None
-    for candidate in votes:  # key: votes * 2 + (not background); ties go to the smaller label
-        count = np.zeros(candidate.shape, dtype=np.int16)
-        for other in votes:
-            count += candidate == other
+    first = votes[0]
+    mixed = np.zeros(first.shape, dtype=bool)  # blocks not of one value: most lie on object borders
+    for v in votes[1:]:
+        mixed |= v != first
+    best = first.copy()
+    if mixed.any():
+        best[mixed] = block_mode([v[mixed] for v in votes])
+    return best
+
+
+def block_mode(votes: list[np.ndarray]) -> np.ndarray:
+    """Per position, the most frequent of ``votes``; ties go to a label over background, then to
+    the smaller label."""
+    count_dtype = np.uint8 if len(votes) <= 127 else np.int32
+    counts = [np.ones(v.shape, dtype=count_dtype) for v in votes]
+    for i, j in itertools.combinations(range(len(votes)), 2):  # each pair compared once
+        same = votes[i] == votes[j]
+        counts[i] += same
+        counts[j] += same
+    best, best_key = votes[0].copy(), counts[0] * 2 + (votes[0] != 0)
+    for candidate, count in zip(votes[1:], counts[1:]):  # key: votes * 2 + (not background)
         key = count * 2 + (candidate != 0)
-        if best_key is None:
-            best, best_key = candidate.copy(), key
-            continue
         better = (key > best_key) | ((key == best_key) & (candidate < best))
-        best[better] = candidate[better]
-        best_key[better] = key[better]
+        np.copyto(best, candidate, where=better)
+        np.copyto(best_key, key, where=better)
     return best

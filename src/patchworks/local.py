@@ -56,6 +56,7 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None) -> P
     face_files = [plan.path("faces", f"{t}-{a}.npy") for t, a in plan.grid.faces()]
     _map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], workers)
     steps.cc(config, stage_files, face_files, plan.path("cc.json"))
+    steps.label_image(config, plan.path("label_image.json"))
     _map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], workers)
     steps.pyramid_init(config, plan.path("pyramid.json"))
     _map(steps.pyramid, [(config, t, plan.path("pyramid", f"{t}.json")) for t in tiles], workers)

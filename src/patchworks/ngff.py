@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from . import chunked
 from .errors import InputError
 
 SUPPORTED_VERSIONS = ("0.4", "0.5")
@@ -163,7 +164,7 @@ class ImageSource:
         return tuple(fixed[i] if i in fixed else next(spatial) for i in range(len(self.info.axes)))
 
     def read(self, region: tuple[slice, ...], channel: int | None = None) -> np.ndarray:
-        return np.asarray(self.array[self.selection(region, channel)])
+        return chunked.read(self.array, self.selection(region, channel))
 
 
 def fixed_indices(info: ImageInfo, channel: int, timepoint: int) -> dict[int, int]:

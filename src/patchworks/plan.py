@@ -5,6 +5,7 @@ Built at Snakefile parse time (metadata reads only) and again inside each job.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -276,12 +277,17 @@ class Plan:
             raise ConfigError(overwrite_message(label))
 
     # paths --------------------------------------------------------------------------------
-    @property
+    @cached_property
     def workdir(self) -> Path:
         return Path(self.config["workdir"]) / self.config["output"]["label_name"]
 
+    @cached_property
+    def _workdir_str(self) -> str:
+        return str(self.workdir)
+
     def path(self, *parts: str | int) -> str:
-        return str(self.workdir.joinpath(*map(str, parts)))
+        """A path under the work directory (called once per job and file while Snakemake builds the DAG)."""
+        return os.path.join(self._workdir_str, *map(str, parts))
 
     @property
     def input_marker(self) -> str:

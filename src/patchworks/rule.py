@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import logging
 import resource
@@ -29,11 +30,36 @@ STEPS: dict[str, Step] = {
                                    s.input.get("normalization"), s.output[0]),
     "faces": lambda s: steps.faces(s.config, int(s.wildcards.tile), int(s.wildcards.axis), s.output[0]),
     "cc": lambda s: steps.cc(s.config, s.input.stage, s.input.faces, s.output[0]),
+    "label_image": lambda s: steps.label_image(s.config, s.output[0]),
     "relabel": lambda s: steps.relabel(s.config, int(s.wildcards.tile), s.output[0]),
     "pyramid_init": lambda s: steps.pyramid_init(s.config, s.output[0]),
     "pyramid": lambda s: steps.pyramid(s.config, int(s.wildcards.tile), s.output[0]),
     "publish": lambda s: steps.publish(s.config, s.input.cc, s.output[0]),
 }
+
+
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+
+
+def release_freed_memory() -> None:
+    """Let tile-sized buffers go back to the OS when freed. glibc raises its mmap threshold to the
+    size of each freed block (up to 32 MB) and then keeps such blocks in its heap, which a job's
+    peak RSS would carry; a fixed 1 MiB threshold stops that. No-op without glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux: VmHWM, which starts afresh at exec; ru_maxrss
+    would also count the pages of the (large) Snakemake process this job was forked from."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0]) / 1024
+    except (OSError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(snakemake: Any, step: str) -> None:
@@ -43,6 +69,7 @@ def run(snakemake: Any, step: str) -> None:
     job exits non-zero.
     """
     log_path = snakemake.log[0] if snakemake.log else None
+    release_freed_memory()
     try:
         with contextlib.ExitStack() as stack:
             if log_path:
@@ -56,8 +83,7 @@ def run(snakemake: Any, step: str) -> None:
                 traceback.print_exc()
                 print(failure(step, err, snakemake.config), file=sys.stderr)  # the job's log
                 raise
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"patchworks {step}: done, peak RSS {peak:.1f} MB")
+            print(f"patchworks {step}: done, peak RSS {peak_rss_mb():.1f} MB")
     except Exception as err:  # also a log that cannot be written (a full disk)
         print(failure(step, err, snakemake.config), file=sys.__stderr__)
         if log_path:

@@ -9,7 +9,7 @@ import fastremap
 import numpy as np
 import zarr
 
-from . import atomic
+from . import atomic, chunked
 from .errors import MethodError
 from .grid import TileGrid
 from .methods import TileFn
@@ -77,13 +77,19 @@ def stage_tile(
             result = fn(block)
         except Exception as err:
             raise MethodError(f"{where}: the method raised {type(err).__name__}: {err}") from err
+        del block  # memory: at most the input, the method's labels and the core's copy at a time
         full = check_labels(result, spatial, where)
-        labels, mapping = fastremap.renumber(np.ascontiguousarray(full[core]), preserve_zero=True)
-        labels = labels.astype(np.uint32, copy=False)
+        del result
+        labels = np.ascontiguousarray(full[core])
+        # renumber in place when that is our own copy (never the method's array)
+        labels, mapping = fastremap.renumber(labels, preserve_zero=True,
+                                             in_place=not np.may_share_memory(labels, full))
         if bands_file:
             bands = overlap_bands(full, core, mapping)
+        del full
+        labels = labels.astype(np.uint32, copy=False)
     t2 = time.perf_counter()
-    stage[grid.core(tile)] = labels
+    chunked.write(stage, grid.core(tile), labels)
     if bands_file:
         atomic.save_npz(bands_file, bands)
     t3 = time.perf_counter()

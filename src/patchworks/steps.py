@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import zarr
 
-from . import atomic, demo
+from . import atomic, chunked, demo
 from .downsample import downsample
 from .faces import face_pairs, face_pairs_iou
 from .labels import check_dtype_fits
 from .methods import Context, TileFn, build_method, uses_gpu
 from .plan import Plan
 from .stage import stage_tile
-from .table import RelabelTable, build_table
+from .table import RelabelTable, apply_lut, build_table
 
 
 def build_demo(config: dict[str, Any]) -> None:
@@ -131,7 +131,7 @@ def faces(config: dict[str, Any], tile: int, axis: int, output: str) -> None:
 
 
 def cc(config: dict[str, Any], stage_files: Sequence[str], face_files: Sequence[str], output: str) -> None:
-    """Build the relabel table, then (re)create level 0 of the label image, unlisted."""
+    """Build the relabel table (and check that ``output.dtype`` holds its ids)."""
     t0 = time.perf_counter()
     plan = Plan(config)
     counts = np.zeros(plan.grid.n_tiles, dtype=np.int64)
@@ -141,19 +141,25 @@ def cc(config: dict[str, Any], stage_files: Sequence[str], face_files: Sequence[
     table = build_table(counts, (np.load(f) for f in face_files))
     check_dtype_fits(table.n_objects, config["output"]["dtype"])
     table.save(plan.table_dir)
-    plan.label.claim(str(plan.workdir), config["output"]["overwrite"])
-    plan.label.create_level(0)
     atomic.write_json(output, {"objects": table.n_objects, "staged_labels": int(counts.sum()),
                                "merged_labels": int(table.ptr[-1]), "seconds": time.perf_counter() - t0})
+
+
+def label_image(config: dict[str, Any], output: str) -> None:
+    """(Re)create level 0 of the label image, unlisted, for the relabel jobs to fill."""
+    plan = Plan(config)
+    plan.label.claim(str(plan.workdir), config["output"]["overwrite"])
+    plan.label.create_level(0)
+    atomic.write_json(output, {"labels": str(Path(plan.label.path)), "dtype": config["output"]["dtype"]})
 
 
 def relabel(config: dict[str, Any], tile: int, output: str) -> None:
     t0 = time.perf_counter()
     plan = Plan(config)
-    lut = RelabelTable.load(plan.table_dir).tile_lut(tile)
+    lut = RelabelTable.load(plan.table_dir).tile_lut(tile).astype(config["output"]["dtype"])
     region = plan.grid.core(tile)
-    staged = np.asarray(zarr.open_array(plan.stage_store, mode="r")[region])
-    plan.label.array(0)[plan.label.selection(region)] = lut.astype(config["output"]["dtype"])[staged]
+    staged = chunked.read(zarr.open_array(plan.stage_store, mode="r"), region)
+    chunked.write(plan.label.array(0), plan.label.selection(region), apply_lut(lut, staged))
     atomic.write_json(output, {"tile": tile, "seconds": time.perf_counter() - t0})
 
 
@@ -172,10 +178,10 @@ def pyramid(config: dict[str, Any], tile: int, output: str) -> None:
     t0 = time.perf_counter()
     plan = Plan(config)
     label = plan.label
-    data = np.asarray(label.array(0, mode="r")[label.selection(label.grid.core(tile))])
+    data = chunked.read(label.array(0, mode="r"), label.selection(label.grid.core(tile)))
     for level in range(1, label.levels):
         data = downsample(data, label.factors, config["pyramid"]["method"])
-        label.array(level)[label.selection(label.tile_share(tile, level))] = data
+        chunked.write(label.array(level), label.selection(label.tile_share(tile, level)), data)
     atomic.write_json(output, {"tile": tile, "seconds": time.perf_counter() - t0})
 
 

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from .faces import TILE_SHIFT
 
@@ -62,8 +60,24 @@ class RelabelTable:
         return lut
 
 
+LUT_STEP = 1 << 22  # voxels per lookup: numpy first turns the index array into intp (8 bytes each)
+
+
+def apply_lut(lut: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``lut[labels]``, a slab at a time to bound the temporaries; in place when the dtypes match."""
+    labels = np.ascontiguousarray(labels)
+    out = labels if labels.dtype == lut.dtype else np.empty(labels.shape, lut.dtype)
+    src, dst = labels.reshape(-1), out.reshape(-1)
+    for i in range(0, src.size, LUT_STEP):
+        dst[i:i + LUT_STEP] = lut[src[i:i + LUT_STEP]]
+    return out
+
+
 def build_table(counts: np.ndarray, pairs: Iterable[np.ndarray]) -> RelabelTable:
     """Build the relabel table from per-tile label counts and ``(node_a, node_b)`` pair arrays."""
+    from scipy.sparse import coo_matrix  # only the cc job needs scipy
+    from scipy.sparse.csgraph import connected_components
+
     counts = np.asarray(counts, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     edges = np.concatenate([np.asarray(p, dtype=np.int64).reshape(-1, 2) for p in pairs] or

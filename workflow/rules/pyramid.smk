@@ -1,7 +1,7 @@
 rule pyramid_init:
     """Create the empty lower levels of the label image."""
     input:
-        plan.path("cc.json"),
+        plan.path("label_image.json"),
     output:
         plan.path("pyramid.json"),
     params:

@@ -6,7 +6,6 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 TRUNCATE = 4.0
 
@@ -18,6 +17,8 @@ def smoothing_radius(sigma: float) -> int:
 
 def label_above(tile: np.ndarray, value: float, connectivity: int, sigma: float = 0.0) -> np.ndarray:
     """Connected components of ``tile > value`` (after Gaussian smoothing with ``sigma``)."""
+    from scipy import ndimage  # here, not at the top: the workflow's parse and other jobs skip it
+
     if sigma > 0:
         tile = ndimage.gaussian_filter(tile.astype(np.float32), sigma, truncate=TRUNCATE)
     structure = ndimage.generate_binary_structure(tile.ndim, connectivity)
