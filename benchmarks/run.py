@@ -378,7 +378,8 @@ def report(
         "",
         f"Image: {' × '.join(map(str, args.shape))} voxels ({vox / 1e9:.3f} Gvoxel, uint16, NGFF 0.5, "
         f"{args.levels} levels), tile {' × '.join(map(str, args.tile))} "
-        f"({math.prod(math.ceil(s / t) for s, t in zip(args.shape, args.tile))} tiles), "
+        f"({math.prod(math.ceil(s / t) for s, t in zip(args.shape, args.tile))} tiles; image chunks "
+        f"{' × '.join(map(str, args.chunks))}), "
         f"overlap {args.overlap}, "
         f"threshold > {args.threshold:g}, connectivity 1, {args.cores} workers/cores for both tools. "
         f"Every figure is the median of {args.repeats} runs (A/B interleaved) unless noted.",
@@ -471,6 +472,7 @@ def report(
         [
             f"--shape {' '.join(map(str, args.shape))}",
             f"--tile {' '.join(map(str, args.tile))}",
+            f"--chunks {' '.join(map(str, args.chunks))}",
             f"--repeats {args.repeats}",
             f"--dag-tiles {' '.join(map(str, args.dag_tiles))}",
             f"--dag-repeats {args.dag_repeats}",
@@ -516,8 +518,9 @@ def main() -> None:
     global ARGS, T0
     T0 = time.perf_counter()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shape", type=int, nargs="+", default=[128, 1536, 1536])
-    ap.add_argument("--tile", type=int, nargs="+", default=[64, 512, 512])
+    ap.add_argument("--shape", type=int, nargs="+", default=[256, 2048, 2048])
+    ap.add_argument("--tile", type=int, nargs="+", default=[128, 1024, 1024])
+    ap.add_argument("--chunks", type=int, nargs="+", default=[64, 256, 256], help="the image's zarr chunks")
     ap.add_argument("--overlap", type=int, default=16)
     ap.add_argument("--threshold", type=float, default=1240.0)
     ap.add_argument("--levels", type=int, default=4)
@@ -531,10 +534,10 @@ def main() -> None:
     args = ARGS = ap.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
     ref_python = ensure_reference(REPO / ".cache" / "venv-reference")
-    image = args.root / f"image-{'x'.join(map(str, args.shape))}-{'x'.join(map(str, args.tile))}.zarr"
+    image = args.root / f"image-{'x'.join(map(str, args.shape))}-{'x'.join(map(str, args.chunks))}.zarr"
     if not (image / "zarr.json").exists():
         print(f"writing {image} ...", file=sys.stderr)
-        write_image(image, tuple(args.shape), tuple(args.tile), args.levels)
+        write_image(image, tuple(args.shape), tuple(args.chunks), args.levels)
     e2e = mg = None
     peaks: dict[str, float] = {}
     if "e2e" not in args.skip or "merge" not in args.skip:

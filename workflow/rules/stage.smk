@@ -1,3 +1,4 @@
+from patchworks.methods import uses_gpu
 from patchworks.steps import tile_needs_gpu
 
 
@@ -14,7 +15,7 @@ rule stage:
     resources:
         # A GPU (on SLURM: the GPU partition) for GPU methods, unless the tile is known empty;
         # re-evaluated when the job is scheduled, once its occupancy record exists.
-        gpu=lambda w, input: tile_needs_gpu(config, input.get("occupancy")),
+        gpu=(lambda w, input: tile_needs_gpu(config, input.get("occupancy"))) if uses_gpu(config["method"]) else 0,
     params:
         method=config["method"],
         tiling=plan.tiling_params,
