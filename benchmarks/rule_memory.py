@@ -34,10 +34,9 @@ def peak_rss_by_rule(logs: Path) -> dict[str, float]:
 
 def baseline_rss() -> float:
     """Peak RSS (MB) of a process that only imports what a rule script imports: the floor of every job."""
-    code = ("import resource, snakemake.script, patchworks.rule; "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    code = "import snakemake.script, patchworks.rule; print(patchworks.rule.peak_rss_mb())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    return float(out) / 1024
+    return float(out)
 
 
 def run(size: int, tile: int, root: Path, cores: int) -> dict[str, float]:
