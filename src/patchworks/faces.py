@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from . import chunked
 from .grid import TileGrid, neighbour_offsets
 
 TILE_SHIFT = np.int64(32)
@@ -39,8 +40,8 @@ def face_pairs(stage: zarr.Array, grid: TileGrid, tile: int, axis: int, connecti
         else slice(max(s.start - 1, 0), min(s.stop + 1, n))
         for ax, (s, n) in enumerate(zip(core, grid.shape))
     )
-    a = np.asarray(stage[a_region])
-    b = np.asarray(stage[b_region])
+    a = chunked.read(stage, a_region)  # a plane: decodes a few chunks at a time
+    b = chunked.read(stage, b_region)
     b_tiles = _tile_numbers(grid, b_region)
     a_node = np.int64(tile) << TILE_SHIFT
     found = []
@@ -94,10 +95,10 @@ def face_pairs_iou(stage: zarr.Array, grid: TileGrid, tile: int, axis: int, band
     area_b: dict[int, int] = {}
     if pred_a is not None:  # band 1: the first planes of the neighbour's core
         region = _along(core_a, axis, slice(core_b[axis].start, core_b[axis].start + pred_a.shape[axis]))
-        _count(pred_a, np.asarray(stage[region]), inter, area_a, area_b)
+        _count(pred_a, chunked.read(stage, region), inter, area_a, area_b)
     if pred_b is not None:  # band 2: the last planes of tile's core
         region = _along(core_a, axis, slice(core_a[axis].stop - pred_b.shape[axis], core_a[axis].stop))
-        _count(np.asarray(stage[region]), pred_b, inter, area_a, area_b)
+        _count(chunked.read(stage, region), pred_b, inter, area_a, area_b)
     joined = [(a, b) for (a, b), n in inter.items() if n / (area_a[a] + area_b[b] - n) >= threshold]
     if not joined:
         return np.zeros((0, 2), dtype=np.int64)
