@@ -67,14 +67,14 @@ def test_workflow_auto_tiles_fixed_once_and_recorded(tmp_path: Path) -> None:
     rerun with another memory_mb keeps them (the record wins), so no job's tiles change."""
     write_image(tmp_path / "img.ome.zarr", np.zeros((600, 700), np.uint16), "yx", chunks=(100, 100))
     config = {"input": {"store": str(tmp_path / "img.ome.zarr")}, "workdir": str(tmp_path / "work"),
-              "tiling": {"tile_shape": "auto", "memory_mb": 420},
+              "tiling": {"tile_shape": "auto", "memory_mb": 245},
               "method": {"name": "threshold", "threshold": {"value": 1}}}
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(config))
     snakemake = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(cfg)]
     run = subprocess.run(snakemake, cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
-    expected = auto_tile_shape((600, 700), np.uint16, budget_bytes=420 << 20,
+    expected = auto_tile_shape((600, 700), np.uint16, budget_bytes=245 << 20,
                                base_bytes=BASE_BYTES["threshold"],
                                bytes_per_voxel=BYTES_PER_VOXEL["threshold"] + 2, multiple_of=(100, 100))
     record = atomic.read_json(tmp_path / "work" / "labels" / "prepare.json")

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-#: Estimated peak bytes a stage job holds per voxel of its tile (with halo), by method: the block,
-#: its float32 copy, the labels and the method's working memory (for the model methods: their
-#: network's activations at diameter 30; Cellpose rescales tiles by 30 / diameter).
-BYTES_PER_VOXEL = {"threshold": 24, "custom": 32, "cellpose": 600, "stardist": 400}
+#: Peak bytes a stage job holds per voxel of its tile (with halo), beyond the input's own bytes, by
+#: method. threshold: measured, 6.4 (docs/benchmarks.md: 1,481 MB peak for a 160 x 1056 x 1056
+#: uint16 block, 49 MB of it the job's floor), rounded up to 8; the others are estimates: the
+#: labels plus the method's working memory (for the model methods: their network's activations at
+#: diameter 30; Cellpose rescales tiles by 30 / diameter).
+BYTES_PER_VOXEL = {"threshold": 8, "custom": 32, "cellpose": 600, "stardist": 400}
 #: What a stage job holds whatever its tile: Python, the libraries and the model (measured on CPU:
-#: 1.05-1.23 GB peak RSS for Cellpose and StarDist stage jobs on 536² tiles; 170 MB for threshold).
-BASE_BYTES = {"threshold": 200 << 20, "custom": 200 << 20, "cellpose": 1200 << 20, "stardist": 1200 << 20}
+#: 1.05-1.23 GB peak RSS for Cellpose and StarDist stage jobs on 536² tiles; 49 MB for threshold,
+#: plus up to 2 x 32 MB of chunks being decoded or encoded).
+BASE_BYTES = {"threshold": 120 << 20, "custom": 200 << 20, "cellpose": 1200 << 20, "stardist": 1200 << 20}
 SAFETY = 0.5  # use at most this share of the memory
 
 
