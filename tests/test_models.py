@@ -149,20 +149,24 @@ import json, sys
 import numpy as np
 from stardist.data import test_image_nuclei_2d
 from patchworks.api import cellpose_fn, stardist_fn
+from patchworks.evaluation import object_f1
 
 image, truth = test_image_nuclei_2d(return_mask=True)
-crop = image[128:256, 128:256]
+crop, crop_truth = image[128:256, 128:256], truth[128:256, 128:256]
+f1 = lambda labels: object_f1(crop_truth, labels).f1
 stack = np.stack([crop] * 6)  # nuclei as columns through z
 low, high = np.percentile(image, [1, 99.8]).tolist()
 out = {}
 per_plane = stardist_fn(sys.argv[2], intensity_range=(low, high))(stack)
 out["stardist_per_plane"] = [len(np.unique(p)) - 1 for p in per_plane] + [int(per_plane.max())]
+out["stardist_f1"] = f1(per_plane[0])
 cp = cellpose_fn(sys.argv[1], intensity_range=(low, high), diameter=24)
 planes = cp(stack)
 out["cellpose_per_plane"] = [len(np.unique(p)) - 1 for p in planes] + [int(planes.max())]
+out["cellpose_f1"] = f1(planes[0])
 volume = cellpose_fn(sys.argv[1], intensity_range=(low, high), diameter=24, do_3D=True)(stack)
 two = cellpose_fn(sys.argv[1], intensity_range=(low, high), diameter=24, nuclear_channel=0)
-out["cellpose_two_channels"] = len(np.unique(two(np.stack([crop, crop], axis=-1)))) - 1
+out["cellpose_two_channels_f1"] = f1(two(np.stack([crop, crop], axis=-1)))
 ids, first = np.unique(volume, return_index=True)
 zs = [len(np.unique(np.nonzero(volume == i)[0])) for i in ids[1:]]
 out["cellpose_3d"] = {"objects": len(ids) - 1, "median_planes": float(np.median(zs)) if zs else 0}
@@ -180,7 +184,10 @@ def test_3d_stacks_per_plane_and_in_3d(python: Path, cellpose_weights: Path) -> 
     out = json.loads(run.stdout.strip().splitlines()[-1])
     for key in ("stardist_per_plane", "cellpose_per_plane"):
         *counts, top = out[key]
-        assert len(set(counts)) == 1 and counts[0] >= 3, out  # every plane alike, real nuclei
+        assert len(set(counts)) == 1 and counts[0] > 0, out  # every plane alike
         assert top == 6 * counts[0], out  # ids unique across planes
-    assert out["cellpose_3d"]["objects"] >= 3 and out["cellpose_3d"]["median_planes"] >= 4, out
-    assert out["cellpose_two_channels"] >= 3, out  # cytoplasm + nuclear channel (channels [1, 2])
+    # 2-D per plane and two channels (cytoplasm + nuclear) against the crop's ground truth, with
+    # the whole-image test's bar ("segments these nuclei")
+    for f1 in (out["stardist_f1"], out["cellpose_f1"], out["cellpose_two_channels_f1"]):
+        assert f1 > 0.6, out
+    assert out["cellpose_3d"]["objects"] > 5 and out["cellpose_3d"]["median_planes"] >= 4, out
