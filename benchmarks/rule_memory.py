@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import yaml
-from synthetic import write_blob_image
+from synthetic import write_image
 
 REPO = Path(__file__).resolve().parents[1]
 PEAK = re.compile(r"patchworks (\w+): done, peak RSS ([\d.]+) MB")
@@ -41,7 +41,7 @@ def baseline_rss() -> float:
 
 def run(size: int, tile: int, root: Path, cores: int) -> dict[str, float]:
     store = root / f"img{size}.zarr"
-    write_blob_image(store, (size, size))
+    write_image(store, (size, size), (min(512, size),) * 2, levels=4)
     config = {
         "input": {"store": str(store)}, "workdir": str(root / "work"),
         "output": {"label_name": f"blobs{size}"}, "tiling": {"tile_shape": tile, "overlap": 16},

@@ -23,7 +23,6 @@ them, e.g. hand-written analysis, is kept).
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import os
@@ -43,13 +42,13 @@ import yaml
 import zarr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import blobs  # noqa: E402
+from rule_memory import baseline_rss, peak_rss_by_rule  # noqa: E402
+from synthetic import write_image  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 REFERENCE = "patchworks==3.3.0"
-PEAK = re.compile(r"patchworks (\w+): done, peak RSS ([\d.]+) MB")
 START, END = "<!-- generated:start -->", "<!-- generated:end -->"
 
 
@@ -101,44 +100,6 @@ def ref_run(python: Path, mode: str, args: dict) -> tuple[float, float, dict]:
         [str(python), str(HERE / "_ref_driver.py"), mode, json.dumps(args)], cwd=Path("/"), env=ref_env()
     )
     return wall, cpu, last_json(out)
-
-
-def ngff_attrs(ndim: int, levels: int) -> dict:
-    names = "zyx"[-ndim:]
-    axes = [{"name": n, "type": "space", "unit": "micrometer"} for n in names]
-    datasets = [
-        {
-            "path": str(k),
-            "coordinateTransformations": [
-                {"type": "scale", "scale": [0.5 * (2**k if i >= ndim - 2 else 1) for i in range(ndim)]}
-            ],
-        }
-        for k in range(levels)
-    ]
-    return {"ome": {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}}
-
-
-def write_image(
-    path: Path, shape: tuple[int, ...], chunks: tuple[int, ...], levels: int, data: bool = True
-) -> None:
-    """An NGFF 0.5 image of ``levels`` levels; level 0 filled with blobs (or left empty: metadata only)."""
-    group = zarr.open_group(str(path), mode="w", zarr_format=3)
-    names = list("zyx"[-len(shape) :])
-    for k in range(levels):
-        f = [2**k if i >= len(shape) - 2 else 1 for i in range(len(shape))]
-        lshape = tuple(math.ceil(s / fi) for s, fi in zip(shape, f))
-        arr = group.create_array(
-            str(k),
-            shape=lshape,
-            chunks=tuple(min(c, s) for c, s in zip(chunks, lshape)),
-            dtype="uint16",
-            dimension_names=names,
-        )
-        if k == 0 and data:
-            for index in itertools.product(*(range(math.ceil(s / c)) for s, c in zip(shape, chunks))):
-                region = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, chunks, shape))
-                arr[region] = blobs(region)
-    group.attrs.put(ngff_attrs(len(shape), levels))
 
 
 def our_config(
@@ -310,23 +271,12 @@ def dag(args, root: Path, n_tiles: int) -> dict:
 
 
 def rule_memory(works: list[Path]) -> dict[str, float]:
+    """Per rule, the largest peak RSS (MB) its jobs logged over all ``works``."""
     peaks: dict[str, float] = defaultdict(float)
     for work in works:
-        for log in (work / "ours" / "logs").rglob("*.log"):
-            for step, mb in PEAK.findall(log.read_text()):
-                peaks[step] = max(peaks[step], float(mb))
+        for step, mb in peak_rss_by_rule(work / "ours" / "logs").items():
+            peaks[step] = max(peaks[step], mb)
     return dict(peaks)
-
-
-def baseline_rss() -> float:
-    """Peak RSS (MB) of a process that only imports what a rule script imports. Measured by
-    /usr/bin/time: ru_maxrss read inside a child of this (large) process would include the
-    high-water mark inherited through fork."""
-    code = "import snakemake.script, patchworks.rule"
-    proc = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    return float(proc.stderr.strip().splitlines()[-1]) / 1024
 
 
 # ---------------------------------------------------------------- report

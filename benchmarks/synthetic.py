@@ -21,15 +21,32 @@ def blobs(region: tuple[slice, ...], period: float = 37.0, seed: int = 0) -> np.
     return np.clip(1000 + 800 * field, 0, 65535).astype(np.uint16)
 
 
-def write_blob_image(path: str | Path, shape: tuple[int, ...], chunk: int = 512) -> None:
-    """An NGFF 0.5 image (axes z/y/x or y/x, 0.5 µm pixels) filled with :func:`blobs`."""
-    names = "zyx"[-len(shape):]
-    group = zarr.open_group(str(path), mode="w", zarr_format=3)
-    chunks = tuple(min(chunk, s) for s in shape)
-    arr = group.create_array("0", shape=shape, chunks=chunks, dtype="uint16", dimension_names=list(names))
-    for index in itertools.product(*(range(math.ceil(s / c)) for s, c in zip(shape, chunks))):
-        region = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, chunks, shape))
-        arr[region] = blobs(region)
+def ngff_attrs(ndim: int, levels: int) -> dict:
+    """NGFF 0.5 multiscales of ``levels`` levels, 0.5 µm voxels, the last two axes halved per level."""
+    names = "zyx"[-ndim:]
     axes = [{"name": n, "type": "space", "unit": "micrometer"} for n in names]
-    group.attrs.put({"ome": {"version": "0.5", "multiscales": [{"axes": axes, "datasets": [
-        {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [0.5] * len(shape)}]}]}]}})
+    datasets = [
+        {"path": str(k), "coordinateTransformations": [
+            {"type": "scale", "scale": [0.5 * (2**k if i >= ndim - 2 else 1) for i in range(ndim)]}]}
+        for k in range(levels)
+    ]
+    return {"ome": {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}}
+
+
+def write_image(path: str | Path, shape: tuple[int, ...], chunks: tuple[int, ...], levels: int = 1,
+                data: bool = True) -> None:
+    """An NGFF 0.5 image (axes z/y/x or y/x) of ``levels`` levels; level 0 filled with :func:`blobs`
+    chunk by chunk (or left empty: metadata only), the lower levels empty."""
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    names = list("zyx"[-len(shape):])
+    for k in range(levels):
+        f = [2**k if i >= len(shape) - 2 else 1 for i in range(len(shape))]
+        lshape = tuple(math.ceil(s / fi) for s, fi in zip(shape, f))
+        level_chunks = tuple(min(c, s) for c, s in zip(chunks, lshape))
+        arr = group.create_array(str(k), shape=lshape, chunks=level_chunks, dtype="uint16",
+                                 dimension_names=names)
+        if k == 0 and data:
+            for index in itertools.product(*(range(math.ceil(s / c)) for s, c in zip(shape, chunks))):
+                region = tuple(slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(index, chunks, shape))
+                arr[region] = blobs(region)
+    group.attrs.put(ngff_attrs(len(shape), levels))
