@@ -281,13 +281,9 @@ class Plan:
     def workdir(self) -> Path:
         return Path(self.config["workdir"]) / self.config["output"]["label_name"]
 
-    @cached_property
-    def _workdir_str(self) -> str:
-        return str(self.workdir)
-
     def path(self, *parts: str | int) -> str:
         """A path under the work directory (called once per job and file while Snakemake builds the DAG)."""
-        return os.path.join(self._workdir_str, *map(str, parts))
+        return os.path.join(self.config["workdir"], self.config["output"]["label_name"], *map(str, parts))
 
     @property
     def input_marker(self) -> str:

@@ -1,0 +1,17 @@
+# The per-tile jobs after cc depend on this one-input job, not on cc.json: Snakemake checks each
+# consumer's file against its producer's whole input list, which for cc grows with the tiles.
+rule label_image:
+    """Claim the output location and (re)create level 0 of the label image, unlisted."""
+    input:
+        plan.path("cc.json"),
+    output:
+        plan.path("label_image.json"),
+    params:
+        dtype=config["output"]["dtype"],
+        store=config["output"]["store"],
+    log:
+        log("label_image"),
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../../scripts/label_image.py"
