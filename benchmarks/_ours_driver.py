@@ -52,8 +52,7 @@ def _copy(src: str, dst: str, region: tuple[slice, ...]) -> None:
 
 
 def floor(src: str, dst: str, tile: list[int], workers: int) -> dict:
-    import itertools
-
+    from patchworks.grid import TileGrid
     from patchworks.local import _map
 
     a = zarr.open_array(src, mode="r")
@@ -69,10 +68,8 @@ def floor(src: str, dst: str, tile: list[int], workers: int) -> dict:
         serializer=a.serializer,
         overwrite=True,
     )
-    regions = [
-        tuple(slice(c, min(c + t, s)) for c, t, s in zip(corner, tile, a.shape))
-        for corner in itertools.product(*(range(0, s, t) for s, t in zip(a.shape, tile)))
-    ]
+    grid = TileGrid(a.shape, tuple(tile), (0,) * len(tile))
+    regions = [grid.core(t) for t in range(grid.n_tiles)]
     _map(_copy, [(src, dst, r) for r in regions], workers)
     return {"seconds": time.perf_counter() - t0}
 
