@@ -6,9 +6,9 @@ import sys
 
 from snakemake.utils import min_version, validate
 
-from patchworks.config import validate_config
+from patchworks.pipeline.config import validate_config
 from patchworks.errors import ConfigError
-from patchworks.status import failure_report
+from patchworks.pipeline.status import failure_report
 
 min_version("9.0")
 

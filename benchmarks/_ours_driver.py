@@ -1,7 +1,7 @@
 """Runs in our venv, in a fresh process (so run.py can count its CPU time as a child's).
 
     python _ours_driver.py merge CONFIG.yaml WORKERS   faces -> cc -> label_image -> relabel -> pyramid_init
-                                                       -> pyramid -> publish, in process (patchworks.steps),
+                                                       -> pyramid -> publish, in process (pipeline.steps),
                                                        on the stage store a finished run left behind
     python _ours_driver.py floor SRC DST TILE WORKERS  the I/O floor: read the staged labels tile by tile and
                                                        write them to a new array with the same chunks,
@@ -22,10 +22,10 @@ import zarr
 
 
 def merge(config_file: str, workers: int) -> dict:
-    from patchworks import steps
-    from patchworks.config import validate_config
-    from patchworks.local import _map
-    from patchworks.plan import Plan
+    from patchworks.pipeline import steps
+    from patchworks.pipeline.config import validate_config
+    from patchworks.pipeline.local import _map
+    from patchworks.pipeline.plan import Plan
 
     config = validate_config(yaml.safe_load(open(config_file)))
     plan = Plan(config)
@@ -52,8 +52,8 @@ def _copy(src: str, dst: str, region: tuple[slice, ...]) -> None:
 
 
 def floor(src: str, dst: str, tile: list[int], workers: int) -> dict:
-    from patchworks.grid import TileGrid
-    from patchworks.local import _map
+    from patchworks.pipeline.local import _map
+    from patchworks.tiling.grid import TileGrid
 
     a = zarr.open_array(src, mode="r")
     t0 = time.perf_counter()

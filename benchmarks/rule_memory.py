@@ -34,7 +34,7 @@ def peak_rss_by_rule(logs: Path) -> dict[str, float]:
 
 def baseline_rss() -> float:
     """Peak RSS (MB) of a process that only imports what a rule script imports: the floor of every job."""
-    code = "import snakemake.script, patchworks.rule; print(patchworks.rule.peak_rss_mb())"
+    code = "import snakemake.script, patchworks.pipeline.rule; print(patchworks.pipeline.rule.peak_rss_mb())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return float(out)
 

@@ -10,7 +10,7 @@ synthetic 3-D OME-Zarr of blobs that cross every tile border, then measures, A/B
 1. end to end: our ``snakemake --cores N`` (threshold method) vs the reference's ``tile_process``
    with the same pointwise threshold + ``scipy.ndimage.label``, same tile, overlap and pyramid;
 2. merge: on the staged labels of our last end-to-end run, ours (faces, cc, relabel, pyramid_init,
-   pyramid, publish: ``patchworks.steps`` in one process with a pool of N workers) vs the reference's
+   pyramid, publish: ``patchworks.pipeline.steps`` in one process with a pool of N workers) vs the reference's
    ``merge_tile_labels`` + ``write_labels`` (what its ``tile_process`` runs after staging), and the
    I/O floor (read the staged labels, write them back with the same chunks and codec, no remap);
 3. DAG scale: ``snakemake -n`` wall time and peak RSS on metadata-only images of many tiles;

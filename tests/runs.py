@@ -15,7 +15,7 @@ import yaml
 import zarr
 from scipy import ndimage
 
-from patchworks.images import write_image
+from patchworks.io.images import write_image
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = "micrometer"

@@ -26,7 +26,7 @@ from runs import (
 )
 from scipy import ndimage
 
-from patchworks.images import write_image
+from patchworks.io.images import write_image
 
 
 @pytest.fixture(scope="module")

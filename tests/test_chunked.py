@@ -9,7 +9,7 @@ import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchworks import chunked
+from patchworks.io import chunked
 
 
 @st.composite

@@ -13,10 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from patchworks import atomic, local
 from patchworks.errors import ConfigError
-from patchworks.images import write_image
-from patchworks.plan import Plan
+from patchworks.io import atomic
+from patchworks.io.images import write_image
+from patchworks.pipeline import local
+from patchworks.pipeline.plan import Plan
 
 
 def reference(image: np.ndarray, value: float, connectivity: int) -> tuple[np.ndarray, int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from patchworks.images import write_image
+from patchworks.io.images import write_image
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,7 +22,7 @@ import zarr
 from scipy import ndimage
 from snakelog import jobs_finished, jobs_run, started_jobs
 
-from patchworks.images import write_image
+from patchworks.io.images import write_image
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2"]

@@ -32,8 +32,8 @@ import yaml
 import zarr
 
 from patchworks.evaluation import object_f1, seam_errors
-from patchworks.grid import TileGrid
-from patchworks.images import write_image
+from patchworks.io.images import write_image
+from patchworks.tiling.grid import TileGrid
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache"

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from patchworks import local
-from patchworks.downsample import downsample
-from patchworks.images import write_image
+from patchworks.io.images import write_image
+from patchworks.merge.downsample import downsample
+from patchworks.pipeline import local
 
 
 @st.composite

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from patchworks.images import write_image
+from patchworks.io.images import write_image
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_AFTER_CC = {"cc", "label_image", "relabel", "pyramid_init", "pyramid", "publish", "all"}

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from patchworks import atomic
-from patchworks.images import write_image
-from patchworks.sizing import (
+from patchworks.io import atomic
+from patchworks.io.images import write_image
+from patchworks.tiling.sizing import (
     BASE_BYTES,
     BYTES_PER_VOXEL,
     SAFETY,

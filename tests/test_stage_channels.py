@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from patchworks.grid import TileGrid
-from patchworks.images import write_image
-from patchworks.ngff import ImageSource, read_image_info
-from patchworks.stage import stage_tile
+from patchworks.io.images import write_image
+from patchworks.io.ngff import ImageSource, read_image_info
+from patchworks.segment.stage import stage_tile
+from patchworks.tiling.grid import TileGrid
 
 
 def test_extra_channel_stacked_after_the_input_channel(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ import yaml
 from scipy import ndimage
 from snakelog import jobs_run
 
-from patchworks.config import validate_config
-from patchworks.images import write_image
-from patchworks.plan import Plan
+from patchworks.io.images import write_image
+from patchworks.pipeline.config import validate_config
+from patchworks.pipeline.plan import Plan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,7 +80,7 @@ def test_failed_tile_summary_names_tile_error_and_log(failed_run) -> None:
 def test_status_counts_failed_done_pending(failed_run) -> None:
     """patchworks-status: stage 5 done / 1 failed, the steps after cc pending, exit code 1."""
     _, cfg, _, _, env, _, _ = failed_run
-    status = subprocess.run([sys.executable, "-m", "patchworks.status", str(cfg)], cwd=REPO,
+    status = subprocess.run([sys.executable, "-m", "patchworks.pipeline.status", str(cfg)], cwd=REPO,
                             capture_output=True, text=True, env=env)
     assert status.returncode == 1, status.stderr
     rows = {line.split()[0]: line.split()[1:] for line in status.stdout.splitlines()[1:7]}

@@ -10,9 +10,9 @@ import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchworks.faces import face_pairs
-from patchworks.grid import TileGrid, neighbour_offsets
-from patchworks.table import RelabelTable, build_table
+from patchworks.merge.faces import face_pairs
+from patchworks.merge.table import RelabelTable, build_table
+from patchworks.tiling.grid import TileGrid, neighbour_offsets
 
 
 def node(tile: int, label: int) -> int:

@@ -38,8 +38,8 @@ from runs import (
 )
 from scipy import ndimage
 
-from patchworks.downsample import downsample
-from patchworks.images import write_image
+from patchworks.io.images import write_image
+from patchworks.merge.downsample import downsample
 
 MODELS = {
     "0.4": {"image": Image04, "label": ImageLabel04, "labels": Labels04},

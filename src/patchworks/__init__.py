@@ -16,11 +16,11 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name in ("auto_tile_shape", "auto_tile_shape_cellpose"):
-        from . import sizing
+        from .tiling import sizing
 
         return getattr(sizing, name)
     if name == "run":
-        from .local import run
+        from .pipeline.local import run
 
         return run
     raise AttributeError(f"module 'patchworks' has no attribute {name!r}")

@@ -13,10 +13,10 @@ import dask.array as da
 import numpy as np
 import zarr
 
-from . import local
+from .io.ngff import read_image_info
 from .methods import Context, build_method
-from .ngff import read_image_info
-from .sizing import auto_tile_shape
+from .pipeline import local
+from .tiling.sizing import auto_tile_shape
 
 TileShape = tuple[int, ...] | Callable[[tuple[int, ...], Any], tuple[int, ...]] | str | None
 

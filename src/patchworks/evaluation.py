@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .grid import TileGrid
+from .tiling.grid import TileGrid
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 import sys
 
 from patchworks.errors import PatchworksError
-from patchworks.plan import Plan
+from patchworks.pipeline.plan import Plan
 
 plan = Plan(config)
 try:

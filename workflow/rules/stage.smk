@@ -1,5 +1,5 @@
 from patchworks.methods import uses_gpu
-from patchworks.steps import tile_needs_gpu
+from patchworks.pipeline.steps import tile_needs_gpu
 
 
 rule stage:

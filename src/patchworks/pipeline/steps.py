@@ -10,14 +10,15 @@ from typing import Any
 import numpy as np
 import zarr
 
-from . import atomic, chunked, demo
-from .downsample import downsample
-from .faces import face_pairs, face_pairs_iou
-from .labels import check_dtype_fits
-from .methods import Context, TileFn, build_method, uses_gpu
+from ..io import atomic, chunked
+from ..io.labels import check_dtype_fits
+from ..merge.downsample import downsample
+from ..merge.faces import face_pairs, face_pairs_iou
+from ..merge.table import RelabelTable, apply_lut, build_table
+from ..methods import Context, TileFn, build_method, uses_gpu
+from ..segment.stage import stage_tile
+from . import demo
 from .plan import Plan
-from .stage import stage_tile
-from .table import RelabelTable, apply_lut, build_table
 
 
 def build_demo(config: dict[str, Any]) -> None:
@@ -39,7 +40,7 @@ def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = 
 
 def image_threshold(config: dict[str, Any], output: str) -> None:
     """Otsu's threshold of the whole image, computed once from a bounded sample."""
-    from .sampling import otsu_threshold  # scikit-image: only this job needs it
+    from ..segment.sampling import otsu_threshold  # scikit-image: only this job needs it
 
     plan = Plan(config)
     n = config["statistics"]["sample_voxels"]
@@ -48,7 +49,7 @@ def image_threshold(config: dict[str, Any], output: str) -> None:
 
 def normalization(config: dict[str, Any], output: str) -> None:
     """The image's low and high intensity percentiles, computed once from a bounded sample."""
-    from .sampling import sample
+    from ..segment.sampling import sample
 
     plan = Plan(config)
     n, percentiles = config["statistics"]["sample_voxels"], config["statistics"]["percentiles"]
@@ -61,9 +62,9 @@ def fetch_model(config: dict[str, Any], output: str) -> None:
     name = config["method"]["name"]
     model = config["method"][name]["model"]
     if name == "cellpose":
-        from .methods.cellpose import fetch
+        from ..methods.cellpose import fetch
     else:
-        from .methods.stardist import fetch
+        from ..methods.stardist import fetch
     atomic.write_json(output, {"method": name, "model": model, "weights": fetch(model)})
 
 

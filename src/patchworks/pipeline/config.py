@@ -9,12 +9,12 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def schema() -> dict[str, Any]:
     """The config schema (the same file the Snakefile validates with)."""
-    return yaml.safe_load(resources.files("patchworks").joinpath("config.schema.yaml").read_text())
+    return yaml.safe_load(resources.files("patchworks.pipeline").joinpath("config.schema.yaml").read_text())
 
 
 def _with_defaults(validator_class: type) -> Any:

@@ -11,11 +11,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import atomic, demo
-from .errors import ConfigError
-from .grid import TileGrid
-from .labels import LabelImage, overwrite_message
-from .methods import (
+from ..errors import ConfigError
+from ..io import atomic
+from ..io.labels import LabelImage, overwrite_message
+from ..io.ngff import ImageInfo, ImageSource, fixed_indices, read_image_info, zarr_chunks
+from ..methods import (
     MODEL_METHODS,
     is_path,
     model_to_fetch,
@@ -23,11 +23,12 @@ from .methods import (
     needs_intensity_range,
     uses_gpu,
 )
-from .methods.cellpose import check_eval_kwargs
-from .methods.custom import import_function
-from .methods.threshold import smoothing_radius
-from .ngff import ImageInfo, ImageSource, fixed_indices, read_image_info, zarr_chunks
-from .sizing import BASE_BYTES, BYTES_PER_VOXEL, auto_overlap, auto_tile_shape
+from ..methods.cellpose import check_eval_kwargs
+from ..methods.custom import import_function
+from ..methods.threshold import smoothing_radius
+from ..tiling.grid import TileGrid
+from ..tiling.sizing import BASE_BYTES, BYTES_PER_VOXEL, auto_overlap, auto_tile_shape
+from . import demo
 
 
 def per_axis(value: int | list[int], ndim: int, key: str) -> tuple[int, ...]:

@@ -9,11 +9,11 @@ import fastremap
 import numpy as np
 import zarr
 
-from . import atomic, chunked
-from .errors import MethodError
-from .grid import TileGrid
-from .methods import TileFn
-from .ngff import ImageSource
+from ..errors import MethodError
+from ..io import atomic, chunked
+from ..io.ngff import ImageSource
+from ..methods import TileFn
+from ..tiling.grid import TileGrid
 
 
 def describe_tile(grid: TileGrid, tile: int) -> str:

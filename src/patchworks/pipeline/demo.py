@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .images import write_image
-from .ngff import Axis, ImageInfo
+from ..errors import InputError
+from ..io.images import write_image
+from ..io.ngff import Axis, ImageInfo
 
 LEVELS = 3
 AXES = "cyx"

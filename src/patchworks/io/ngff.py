@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import zarr
 
+from ..errors import InputError
 from . import chunked
-from .errors import InputError
 
 SUPPORTED_VERSIONS = ("0.4", "0.5")
 

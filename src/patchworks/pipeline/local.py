@@ -11,9 +11,9 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..methods import TileFn
 from . import steps
 from .config import validate_config
-from .methods import TileFn
 from .plan import Plan
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import zarr
 
-from .errors import ConfigError
-from .grid import TileGrid, divisor_chunk
+from ..errors import ConfigError
+from ..tiling.grid import TileGrid, divisor_chunk
 from .ngff import ImageInfo, ome_attrs
 
 OWNER_KEY = "patchworks"

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from skimage.filters import threshold_otsu
 
-from .ngff import ImageSource
+from ..io.ngff import ImageSource
 
 
 def sample(source: ImageSource, max_voxels: int) -> np.ndarray:

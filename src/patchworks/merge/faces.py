@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import zarr
 
-from . import chunked
-from .grid import TileGrid, neighbour_offsets
+from ..io import chunked
+from ..tiling.grid import TileGrid, neighbour_offsets
 
 TILE_SHIFT = np.int64(32)
 """Node code of a staged label: ``tile << 32 | local label``."""

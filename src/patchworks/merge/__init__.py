@@ -1,0 +1,1 @@
+"""Merging per-tile labels: touching pairs across faces, the relabel table, the label pyramid."""

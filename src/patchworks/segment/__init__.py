@@ -1,0 +1,1 @@
+"""Segmenting tiles: the stage step and the image-wide statistics that methods share."""
