@@ -6,6 +6,7 @@ Built at Snakefile parse time (metadata reads only) and again inside each job.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -26,6 +27,7 @@ from ..methods import (
 from ..methods.cellpose import check_eval_kwargs
 from ..methods.custom import import_function
 from ..methods.threshold import smoothing_radius
+from ..segment.thresholds import check_representable
 from ..tiling.grid import TileGrid
 from ..tiling.sizing import BASE_BYTES, BYTES_PER_VOXEL, auto_overlap, auto_tile_shape
 from . import demo
@@ -239,6 +241,8 @@ class Plan:
                                   "give 'package.module:function'")
             import_function(self.config["method"]["custom"]["function"])
         self._check_paths()
+        self._check_thresholds()
+        self._check_writable()
         self._check_overwrite()
 
     def _check_model(self) -> None:
@@ -259,6 +263,14 @@ class Plan:
             if cfg["do_3D"] and len(self.image.spatial_shape) != 3:
                 raise ConfigError("method.cellpose.do_3D: true needs a 3-D image; this one is 2-D")
 
+    def _check_thresholds(self) -> None:
+        """Numeric thresholds must stand exactly for the image's values (see segment.thresholds)."""
+        method, tiling = self.config["method"], self.config["tiling"]
+        if method["name"] == "threshold" and method["threshold"]["value"] != "otsu":
+            check_representable("method.threshold.value", method["threshold"]["value"], self.image.dtype)
+        if tiling["skip_empty"] and tiling["empty_threshold"] != "otsu":
+            check_representable("tiling.empty_threshold", tiling["empty_threshold"], self.image.dtype)
+
     def _check_paths(self) -> None:
         inp = Path(self.config["input"]["store"]).resolve()
         paths = (("output.store", self.config["output"]["store"]), ("workdir", self.config["workdir"]))
@@ -269,6 +281,25 @@ class Plan:
             if p == inp or inp in p.parents:
                 raise ConfigError(f"{key}: {value} is the input store {inp} or inside it; "
                                   "choose a path outside it (labels go into the input store by default)")
+
+    def _check_writable(self) -> None:
+        """The labels' store and the work directory must take new files before any job runs."""
+        out = self.config["output"]
+        label_key = "output.store" if out["store"] else "input.store"
+        fix = {"output.store": "choose a writable output.store",
+               "input.store": "the labels go into the image's store by default: set output.store to a "
+                              "writable place for them, or make the image's store writable"}
+        fix["workdir"] = "choose a writable workdir"
+        for key, path in ((label_key, self.label.path), ("workdir", self.workdir)):
+            existing = Path(path).absolute()
+            while not existing.exists():
+                existing = existing.parent
+            try:
+                with tempfile.TemporaryFile(dir=existing):  # unnamed where the OS allows (O_TMPFILE)
+                    pass
+            except OSError as err:
+                raise ConfigError(f"{key}: {existing} is not writable ({err.strerror}); "
+                                  f"{fix[key]}") from err
 
     def _check_overwrite(self) -> None:
         label = self.label
