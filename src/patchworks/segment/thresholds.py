@@ -39,7 +39,8 @@ def _integer_bound(value: Threshold, dtype: np.dtype) -> int | None:
 
 
 def above(data: np.ndarray, value: Threshold) -> np.ndarray:
-    """``data > value``, exactly: in the integer type of ``data``, or in float64 for float images."""
+    """``data > value`` in the type of ``data``: exactly for integer images; for float images as
+    numpy compares an array with a Python float (the threshold rounded to the image's float type)."""
     if np.issubdtype(data.dtype, np.integer):
         bound = _integer_bound(value, data.dtype)
         if bound is None:
@@ -47,7 +48,7 @@ def above(data: np.ndarray, value: Threshold) -> np.ndarray:
         if bound < np.iinfo(data.dtype).min:
             return np.ones(data.shape, dtype=bool)
         return data > np.asarray(bound, dtype=data.dtype)
-    return data > np.float64(value)
+    return data > np.asarray(value, dtype=data.dtype)
 
 
 def peak(block: np.ndarray) -> int | float | None:
