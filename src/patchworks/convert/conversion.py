@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from ..io.ngff import ImageInfo, read_image_info
 from ..tiling.grid import TileGrid
 from . import write
@@ -84,10 +85,17 @@ class Conversion:
         return [slice(r * t, min((r + 1) * t, n)) for r in range(math.ceil(n / t))]
 
     # the steps -----------------------------------------------------------------------------
+    def check(self) -> None:
+        """The store is free to (re)write: absent, or made by a conversion (never a user's own data)."""
+        if Path(self.store).exists() and write.record(self.store) is None:
+            raise InputError(f"convert.store: {self.store} exists and was not written by a patchworks "
+                             "conversion; choose another path for the converted image, or remove it")
+
     def start(self, grid: TileGrid) -> bool:
         """Reuse a finished conversion of the same file (True), or create the empty store (False)."""
         if self.is_done():
             return True
+        self.check()
         write.create(self.store, self.layout, grid, self.fingerprint())
         return False
 

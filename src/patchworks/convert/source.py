@@ -83,7 +83,8 @@ def choose_scene(path: str, scenes: tuple[str, ...], scene: int | str | None) ->
     if scene is None:
         if len(scenes) > 1:
             raise InputError(f"input.scene: {path} holds {len(scenes)} scenes ({listing}); choose one "
-                             "with input.scene (its index or name)")
+                             "with input.scene (its index or name; patchworks convert --scene, "
+                             "to_ome_zarr(scene=...))")
         return 0
     if isinstance(scene, int) and 0 <= scene < len(scenes):
         return scene

@@ -253,6 +253,8 @@ class Plan:
                 raise ConfigError("method.custom.function: required when method.name is 'custom'; "
                                   "give 'package.module:function'")
             import_function(self.config["method"]["custom"]["function"])
+        if self.conversion:
+            self.conversion.check()
         self._check_paths()
         self._check_overwrite()
 
