@@ -28,6 +28,13 @@ def open_bioio(path: str, scene: int | str | None) -> Source:
         plugin = BioImage.determine_plugin(path)
     except UnsupportedFileFormatError as err:
         raise InputError(unreadable(path, err)) from err
+    if suffix(path) in (".tif", ".tiff", ".ome.tif", ".ome.tiff"):
+        from .integrity import tiff_problem
+
+        problem = tiff_problem(path)
+        if problem:
+            raise InputError(f"input.store: {path} is incomplete: {problem}; the file is truncated "
+                             "(was it copied completely?)")
     reader = plugin.metadata.get_reader()
     params = inspect.signature(reader.__init__).parameters.values()
     takes_chunks = any(p.name == "chunk_dims" or p.kind is p.VAR_KEYWORD for p in params)
@@ -51,7 +58,7 @@ def unreadable(path: str, err: Exception, reader: str | None = None) -> str:
     if installed is None:
         kind = suffix(path) or "these"
         return f"input.store: {path}: no installed reader reads {kind} files: {extra_hint(path)}"
-    detail = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+    detail = (str(err).split(". ")[0] if str(err) else type(err).__name__)[:300]
     return (f"input.store: {path} cannot be read by {installed}: the file is truncated, damaged or not "
             f"a {suffix(path) or 'known'} file ({detail})")
 
