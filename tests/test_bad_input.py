@@ -80,7 +80,7 @@ BAD_CONFIGS = {
     "pyramid-method-unknown": ({"pyramid.method": "mean"}, ["pyramid.method", "mode", "nearest"]),
     "store-metadata-corrupt": ({"input.store": "{tmp}/corrupt.ome.zarr"}, ["input.store", "cannot be read"]),
     "store-level-missing": ({"input.store": "{tmp}/nolevel.ome.zarr"}, ["input.store", "level 0", "damaged"]),
-    "store-is-a-file": ({"input.store": "{tmp}/image.tif"}, ["input.store", "OME-Zarr"]),
+    "store-is-a-file": ({"input.store": "{tmp}/image.tif"}, ["input.store", "image.tif", "truncated"]),
     "model-path-missing": ({"method.name": "cellpose", "method.cellpose.model": "{tmp}/no/weights.pth"},
                            ["method.cellpose.model", "does not exist"]),
     "stardist-folder-missing": ({"method.name": "stardist", "method.stardist.model": "./no_such_model"},

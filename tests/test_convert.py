@@ -9,6 +9,7 @@ workdir), carry the file's calibration in their NGFF metadata, and equal whole-i
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -188,7 +189,7 @@ def test_reused_while_unchanged_redone_when_changed(tmp_path: Path) -> None:
 
     other = validate_config(config_for(tmp_path, source, case, output={"label_name": "other"}))
     local.run(other)
-    assert Path(tmp_path / "work" / "other" / "convert" / "init.json").read_text().count('"reused": true')
+    assert Path(tmp_path / "work" / "other" / "convert_init.json").read_text().count('"reused": true')
     assert {p: p.stat().st_mtime_ns for p in (store / "0").rglob("*") if p.is_file()} == chunks
     assert listed_labels(store, "0.5") == ["labels", "other"]
 
@@ -229,7 +230,7 @@ def kill_at_start_of(cfg: Path, rule: str) -> str:
 def test_killed_conversion_is_never_taken_as_finished_and_resumes(tmp_path: Path) -> None:
     """kill -9 while the slabs convert: the store is not complete (not reused, nothing listed); the
     documented recovery reruns only unfinished jobs and gives the labels of an uninterrupted run."""
-    data = blobs((16, 24, 28), 11)
+    data = blobs((8, 24, 28), 11)
     source = tmp_path / "scan.ome.tif"
     mf.ome_tiff(source, data, "zyx", (1.0, 0.5, 0.5))
     case = Case("scan.ome.tif", lambda p: data, (1.0, 0.5, 0.5), "micrometer", [2, 24, 28])
@@ -327,6 +328,8 @@ def test_damaged_pixels_stop_before_segmentation(tmp_path: Path) -> None:
     assert not {"prepare", "stage"} & {j.split("[")[0] for j in jobs_run(proc.stdout)}
     assert "patchworks convert failed: InputError: input.store:" in proc.stdout
     assert f"{source}: reading t=0, c=1" in proc.stdout and "damaged" in proc.stdout
+    summary = r"patchworks: \d job\(s\) failed:\n  convert \d+: InputError: input.store: "
+    assert re.search(summary, proc.stdout), proc.stdout[-3000:]
 
 
 def test_to_ome_zarr_as_the_seed_calls_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ if plan.conversion:
         input:
             config["input"]["store"],
         output:
-            plan.path("convert", "init.json"),
+            plan.path("convert_init.json"),
         params:
             source=plan.conversion.fingerprint(),  # size + mtime: a changed file converts again
             convert=config["convert"],
@@ -25,9 +25,9 @@ if plan.conversion:
     rule convert:
         """Copy one slab of tiles from the file into level 0 (its own chunks)."""
         input:
-            plan.path("convert", "init.json"),
+            plan.path("convert_init.json"),
         output:
-            plan.path("convert", "regions", "{region}.json"),
+            plan.path("convert", "{region}.json"),
         log:
             log("convert/{region}"),
         wildcard_constraints:
@@ -40,8 +40,8 @@ if plan.conversion:
     rule convert_finish:
         """Build the image pyramid (y/x halved, z kept) from level 0 on disk; write the NGFF metadata."""
         input:
-            init=plan.path("convert", "init.json"),
-            regions=expand(plan.path("convert", "regions", "{region}.json"), region=REGIONS),
+            init=plan.path("convert_init.json"),
+            regions=expand(plan.path("convert", "{region}.json"), region=REGIONS),
         output:
             plan.input_marker,
         log:

@@ -71,10 +71,10 @@ def convert(config: dict[str, Any], workers: int = 1) -> Plan:
     """Convert the microscope file of ``config`` (validated) to its OME-Zarr: the workflow's
     conversion steps, the regions in ``workers`` processes."""
     plan = Plan(config)
-    init = plan.path("convert", "init.json")
+    init = plan.path("convert_init.json")
     steps.convert_init(config, init)
     regions = range(atomic.read_json(init)["regions"])
     _map(steps.convert_region,
-         [(config, r, init, plan.path("convert", "regions", f"{r}.json")) for r in regions], workers)
+         [(config, r, init, plan.path("convert", f"{r}.json")) for r in regions], workers)
     steps.convert_finish(config, init, plan.input_marker)
     return Plan(config)

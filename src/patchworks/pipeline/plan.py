@@ -133,7 +133,7 @@ class Plan:
         every job (on whatever node) uses the same tiles."""
         if self.auto_tile_shape is not None:
             return self.auto_tile_shape
-        for record in (Path(self.path("prepare.json")), Path(self.path("convert", "init.json"))):
+        for record in (Path(self.path("prepare.json")), Path(self.path("convert_init.json"))):
             if record.exists():
                 return tuple(atomic.read_json(record)["tile_shape"])
         tiling, method = self.config["tiling"], self.config["method"]
