@@ -2,8 +2,10 @@
 
 Writes two calibrated 3-D OME-TIFFs (tifffile, plane by plane) of about ``--sizes-mb`` each into a
 temporary folder (not kept), runs only the workflow's conversion jobs on each (the real
-``snakemake``, target: the conversion's record) and prints, per file, the wall time, MB/s and the
-largest peak RSS of each conversion rule's jobs (from their logs). Bounded memory shows as equal
+``snakemake``, target: the conversion's record) and prints, per file, the wall time and MB/s of the
+whole conversion (Snakemake and job start-up included), the longest slab job and the MB/s of the
+slab jobs alone (file MB / their summed seconds), the seconds of the pyramid + metadata job, and
+the largest peak RSS of each conversion rule's jobs (from their logs). Bounded memory shows as equal
 per-job figures for both sizes, whatever the file's.
 
     python benchmarks/convert.py [--sizes-mb 200 1000] [--plane 2048] [--tile 16 1024 1024]
@@ -12,6 +14,7 @@ per-job figures for both sizes, whatever the file's.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import subprocess
 import sys
@@ -57,14 +60,18 @@ def run(root: Path, mb: int, side: int, tile: list[int], cores: int) -> dict[str
     cfg.write_text(yaml.safe_dump(config))
     target = root / f"work{mb}" / "labels" / "convert.json"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(cores), "-q", "--configfile", str(cfg),
-                    str(target)], cwd=REPO, check=True)
+    subprocess.run([sys.executable, "-m", "snakemake", str(target), "--cores", str(cores), "-q",
+                    "--configfile", str(cfg)], cwd=REPO, check=True)
     wall = time.perf_counter() - t0
     size = source.stat().st_size / 1e6
-    peaks = peak_rss_by_rule(root / f"work{mb}" / "labels" / "logs")
-    region_mb = tile[0] * side * side * 2 / 1e6
+    work = root / f"work{mb}" / "labels"
+    peaks = peak_rss_by_rule(work / "logs")
+    slabs = [json.loads(p.read_text())["seconds"] for p in (work / "convert").glob("*.json")]
     return {"file_mb": size, "planes": planes, "regions": math.ceil(planes / tile[0]), "wall_s": wall,
-            "mb_per_s": size / wall, "region_mb": region_mb, **{f"rss_{k}": v for k, v in peaks.items()}}
+            "mb_per_s": size / wall, "region_mb": tile[0] * side * side * 2 / 1e6,
+            "slab_s": max(slabs), "slab_mb_per_s": size / sum(slabs),
+            "finish_s": json.loads((work / "convert.json").read_text())["seconds"],
+            **{f"rss_{k}": v for k, v in peaks.items()}}
 
 
 def main() -> None:
@@ -76,13 +83,15 @@ def main() -> None:
     args = ap.parse_args()
     floor = baseline_rss()
     print(f"floor (imports of a conversion job): {floor:.0f} MB; tile {args.tile}; {args.cores} cores")
-    print(f"{'file MB':>8} {'planes':>6} {'jobs':>5} {'wall s':>7} {'MB/s':>6} {'slab MB':>8} "
-          f"{'init RSS':>9} {'convert RSS':>12} {'finish RSS':>11}")
+    print(f"{'file MB':>8} {'planes':>6} {'slabs':>5} {'wall s':>7} {'MB/s':>6} {'slab MB':>8} "
+          f"{'slab s':>7} {'MB/s/job':>9} {'finish s':>9} {'init RSS':>9} {'convert RSS':>12} "
+          f"{'finish RSS':>11}")
     with tempfile.TemporaryDirectory(prefix="patchworks-bench-convert-") as tmp:
         for mb in args.sizes_mb:
             r = run(Path(tmp), mb, args.plane, args.tile, args.cores)
             print(f"{r['file_mb']:>8.0f} {r['planes']:>6} {r['regions']:>5} {r['wall_s']:>7.1f} "
-                  f"{r['mb_per_s']:>6.1f} {r['region_mb']:>8.0f} {r['rss_convert_init']:>9.0f} "
+                  f"{r['mb_per_s']:>6.1f} {r['region_mb']:>8.0f} {r['slab_s']:>7.1f} "
+                  f"{r['slab_mb_per_s']:>9.1f} {r['finish_s']:>9.1f} {r['rss_convert_init']:>9.0f} "
                   f"{r['rss_convert']:>12.0f} {r['rss_convert_finish']:>11.0f}", flush=True)
 
 

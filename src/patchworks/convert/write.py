@@ -58,17 +58,34 @@ def write_region(source: Source, layout: Layout, store: str, region: slice) -> N
 
 
 def halve_yx(block: np.ndarray, axes: str) -> np.ndarray:
-    """Mean of every 2 x 2 in y/x (an odd last row or column is its own mean), in the input's dtype."""
-    out = block.astype(np.float64)
+    """Mean of every 2 x 2 in y/x (an odd last row or column is its own mean), rounded, in the input's
+    dtype. Summed in float32 for 8/16-bit input (exact there), float64 otherwise."""
+    work = np.float32 if block.dtype.itemsize <= 2 else np.float64
+    out = block
     for i, a in enumerate(axes):
         if a in "yx":
-            if out.shape[i] % 2:
-                out = np.concatenate([out, np.take(out, [-1], axis=i)], axis=i)
-            shape = out.shape[:i] + (out.shape[i] // 2, 2) + out.shape[i + 1:]
-            out = out.reshape(shape).mean(axis=i + 1)
+            out = _halve(out, i, work)
     if np.issubdtype(block.dtype, np.integer):
-        out = np.rint(out)
+        out = np.rint(out, out=out)
     return out.astype(block.dtype)
+
+
+def _halve(a: np.ndarray, axis: int, work: type) -> np.ndarray:
+    """Pairwise means along ``axis`` (views, one accumulator of half the size)."""
+    even = [slice(None)] * a.ndim
+    odd = list(even)
+    even[axis], odd[axis] = slice(0, None, 2), slice(1, None, 2)
+    acc = a[tuple(even)].astype(work)
+    second = a[tuple(odd)]
+    pairs = [slice(None)] * a.ndim
+    pairs[axis] = slice(0, second.shape[axis])
+    acc[tuple(pairs)] += second
+    if a.shape[axis] % 2:  # the last one pairs with itself
+        last = list(pairs)
+        last[axis] = slice(-1, None)
+        acc[tuple(last)] *= 2
+    acc /= 2
+    return acc
 
 
 def build_level(layout: Layout, store: str, level: int) -> None:
@@ -76,7 +93,7 @@ def build_level(layout: Layout, store: str, level: int) -> None:
     above = zarr.open_array(f"{store}/{level - 1}", mode="r")
     below = zarr.open_array(f"{store}/{level}", mode="r+")
     everything = tuple(slice(0, n) for n in below.shape)
-    for part in chunked.pieces(everything, below.chunks, below.dtype.itemsize, READ_BUDGET // 8):
+    for part in chunked.pieces(everything, below.chunks, below.dtype.itemsize, READ_BUDGET // 16):
         source = tuple(slice(2 * s.start, min(2 * s.stop, n)) if a in "yx" else s
                        for s, a, n in zip(part, layout.axes, above.shape))
         below[part] = halve_yx(chunked.read(above, source), layout.axes)
