@@ -255,6 +255,9 @@ class Plan:
             import_function(self.config["method"]["custom"]["function"])
         if self.conversion:
             self.conversion.check()
+        elif self.config["input"]["scene"] is not None:
+            raise ConfigError(f"input.scene: {self.config['input']['scene']!r} is for microscope files; "
+                              f"{self.config['input']['store']} is an OME-Zarr (one image): remove it")
         self._check_paths()
         self._check_overwrite()
 
