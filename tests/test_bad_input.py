@@ -81,6 +81,7 @@ BAD_CONFIGS = {
     "store-metadata-corrupt": ({"input.store": "{tmp}/corrupt.ome.zarr"}, ["input.store", "cannot be read"]),
     "store-level-missing": ({"input.store": "{tmp}/nolevel.ome.zarr"}, ["input.store", "level 0", "damaged"]),
     "store-is-a-file": ({"input.store": "{tmp}/image.tif"}, ["input.store", "image.tif", "truncated"]),
+    "scene-on-ome-zarr": ({"input.scene": 1}, ["input.scene", "microscope files", "OME-Zarr"]),
     "model-path-missing": ({"method.name": "cellpose", "method.cellpose.model": "{tmp}/no/weights.pth"},
                            ["method.cellpose.model", "does not exist"]),
     "stardist-folder-missing": ({"method.name": "stardist", "method.stardist.model": "./no_such_model"},
