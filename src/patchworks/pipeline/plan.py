@@ -12,6 +12,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ..convert.conversion import Conversion
+from ..convert.source import is_microscope_file
 from ..errors import ConfigError
 from ..io import atomic
 from ..io.labels import LabelImage, overwrite_message
@@ -53,7 +55,20 @@ class Plan:
         inp = self.config["input"]
         if inp["demo"] and not Path(inp["store"]).exists():
             return demo.expected_info(inp["store"], self.config["input"]["level"])
+        if self.conversion:
+            return self.conversion.image_info(inp["level"])
         return read_image_info(inp["store"], inp["level"])
+
+    @cached_property
+    def conversion(self) -> Conversion | None:
+        """How a microscope file given as input.store becomes an OME-Zarr (None for an OME-Zarr)."""
+        is_file = is_microscope_file(self.config["input"]["store"])
+        return Conversion.from_config(self.config) if is_file else None
+
+    @property
+    def store(self) -> str:
+        """The OME-Zarr image segmented: input.store, or the store a microscope file converts to."""
+        return self.conversion.store if self.conversion else self.config["input"]["store"]
 
     def source(self) -> ImageSource:
         return ImageSource(self.image, self.config["input"]["channel"], self.config["input"]["timepoint"])
@@ -120,9 +135,9 @@ class Plan:
         every job (on whatever node) uses the same tiles."""
         if self.auto_tile_shape is not None:
             return self.auto_tile_shape
-        record = Path(self.path("prepare.json"))
-        if record.exists():
-            return tuple(atomic.read_json(record)["tile_shape"])
+        for record in (Path(self.path("prepare.json")), Path(self.path("convert_init.json"))):
+            if record.exists():
+                return tuple(atomic.read_json(record)["tile_shape"])
         tiling, method = self.config["tiling"], self.config["method"]
         gpu = uses_gpu(method)
         budget_mb = tiling["gpu_memory_mb"] if gpu else tiling["memory_mb"]
@@ -153,7 +168,7 @@ class Plan:
         into_input = out["store"] is None
         levels, factors = self._pyramid_shape(into_input)
         label = LabelImage(
-            root=str(out["store"] or self.config["input"]["store"]), name=out["label_name"],
+            root=str(out["store"] or self.store), name=out["label_name"],
             image=self.image, grid=self.grid, levels=levels, factors=factors, dtype=out["dtype"],
             into_input=into_input,
         )
@@ -240,6 +255,11 @@ class Plan:
                 raise ConfigError("method.custom.function: required when method.name is 'custom'; "
                                   "give 'package.module:function'")
             import_function(self.config["method"]["custom"]["function"])
+        if self.conversion:
+            self.conversion.check()
+        elif self.config["input"]["scene"] is not None:
+            raise ConfigError(f"input.scene: {self.config['input']['scene']!r} is for microscope files; "
+                              f"{self.config['input']['store']} is an OME-Zarr (one image): remove it")
         self._check_paths()
         self._check_thresholds()
         self._check_writable()
@@ -272,7 +292,7 @@ class Plan:
             check_representable("tiling.empty_threshold", tiling["empty_threshold"], self.image.dtype)
 
     def _check_paths(self) -> None:
-        inp = Path(self.config["input"]["store"]).resolve()
+        inp = Path(self.store).resolve()
         paths = (("output.store", self.config["output"]["store"]), ("workdir", self.config["workdir"]))
         for key, value in paths:
             if value is None:
@@ -319,7 +339,10 @@ class Plan:
 
     @property
     def input_marker(self) -> str:
-        """The input level's array metadata file: a file we never write, tracking the input."""
+        """The input level's array metadata file: a file we never write, tracking the input (for a
+        microscope file: the record of its finished conversion)."""
+        if self.conversion:
+            return self.path("convert.json")
         name = "zarr.json" if self.image.zarr_format == 3 else ".zarray"
         return str(Path(self.config["input"]["store"]) / self.image.path / name)
 

@@ -29,6 +29,8 @@ def step_jobs(plan: Plan) -> dict[str, list[str]]:
              "relabel": tiles, "pyramid": tiles}
     if plan.needs_occupancy_job:
         steps = {"occupancy": tiles, **steps}
+    if plan.conversion:  # a microscope file: its slabs convert first
+        steps = {"convert": [str(r) for r in range(len(plan.conversion.regions(plan.grid)))], **steps}
     return steps
 
 

@@ -27,6 +27,42 @@ def build_demo(config: dict[str, Any]) -> None:
     demo.build(config["input"]["store"])
 
 
+def convert_init(config: dict[str, Any], output: str) -> None:
+    """Reuse a finished conversion of the same microscope file, or create the empty OME-Zarr; records
+    the tiles the conversion's regions and chunks follow."""
+    plan = Plan(config)
+    conversion = plan.conversion
+    reused = conversion.start(plan.grid)
+    atomic.write_json(output, {"store": conversion.store, "reused": reused,
+                               "tile_shape": plan.grid.tile_shape, "source": conversion.fingerprint(),
+                               "regions": len(conversion.regions(plan.grid))})
+
+
+def _converting(config: dict[str, Any], init_file: str) -> tuple[Plan, bool]:
+    """The plan with the conversion's tiles, and whether the conversion reuses a finished store."""
+    init = atomic.read_json(init_file)
+    return Plan(config, tuple(init["tile_shape"])), init["reused"]
+
+
+def convert_region(config: dict[str, Any], region: int, init_file: str, output: str) -> None:
+    """Copy one slab of tiles of the microscope file into level 0 (its own chunks)."""
+    t0 = time.perf_counter()
+    plan, reused = _converting(config, init_file)
+    if not reused:
+        plan.conversion.write_region(plan.grid, region)
+    atomic.write_json(output, {"region": region, "reused": reused, "seconds": time.perf_counter() - t0})
+
+
+def convert_finish(config: dict[str, Any], init_file: str, output: str) -> None:
+    """Build the image pyramid from level 0 on disk and write the NGFF metadata: the store is complete."""
+    t0 = time.perf_counter()
+    plan, reused = _converting(config, init_file)
+    if not reused:
+        plan.conversion.finish()
+    atomic.write_json(output, {"store": plan.conversion.store, "levels": plan.image.n_levels,
+                               "reused": reused, "seconds": time.perf_counter() - t0})
+
+
 def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = None) -> None:
     """Check the config against the input and create the empty stage store (``tile_shape``: the
     tiles as fixed on the submit host, for tile_shape "auto")."""

@@ -1,0 +1,2 @@
+"""Optional plugins: thin entries to the library for other tools (``ome_zarr``: microscope files to
+OME-Zarr)."""
