@@ -12,11 +12,15 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
-from runs import REPO, make_image
+import zarr
+from microscope_files import czi, ome_tiff
+from runs import REPO, blobs
 
 README = (REPO / "README.md").read_text()
 # commands that run elsewhere, by what they contain -> where
@@ -25,6 +29,8 @@ ELSEWHERE = {
     "~/.config/snakemake": "tests/test_slurm.py (the README's install step, verbatim)",
     '.venv/bin/pip install -e ".[slurm]"': "tests/test_slurm.py (its environment)",
     ".venv/bin/pytest": ".ci/run (the README's test command, verbatim), and this very suite",
+    '.venv/bin/pip install -e ".[bioio,imaris]"': "the test extra holds bioio and imaris (asserted)",
+    "plate.lif": "no LIF writer installs here; --scene on a two-scene file in tests/test_convert.py",
     "python benchmarks/": "benchmarks: minutes of a 1 Gvoxel image, by hand (docs/benchmarks.md)",
 }
 INSTALL = re.compile(r"^python3 -m venv \.venv && \.venv/bin/pip install -e \"\.\[\w+\]\" && ")
@@ -62,9 +68,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (box / ".venv").symlink_to(sys.prefix)
     example = next(yaml.safe_load(b) for b in re.findall(r"^```yaml\n(.*?)^```", README, re.S | re.M)
                    if "input:" in b)
-    make_image(box / "embryo.ome.zarr", "czyx", (16, 64, 64), channels=2, seed=11, levels=4)
-    example["input"]["store"] = str(box / "embryo.ome.zarr")
-    example["workdir"] = str(box / "patchworks-work-own")
+    stack = np.stack([blobs((16, 64, 64), seed) for seed in (11, 12)])  # c, z, y, x
+    name = Path(example["input"]["store"]).name  # the README's microscope file, written by its writer
+    assert name.endswith(".czi"), name
+    czi(box / name, stack, (2.0, 0.5, 0.5), ["membrane", "nuclei"])
+    ome_tiff(box / "scan.ome.tif", stack[1], "zyx", (2.0, 0.5, 0.5))  # for `patchworks convert`
+    example["input"]["store"] = str(box / name)
+    example["workdir"] = str(box / "scratch" / "patchworks-work")
     example["tiling"]["tile_shape"] = [8, 32, 32]  # the README's [64, 1024, 1024] for a small image
     (box / "my.yaml").write_text(yaml.safe_dump(example, sort_keys=False))
     return box
@@ -76,6 +86,9 @@ def test_every_command_is_run_here_or_elsewhere() -> None:
     for command in commands:
         place = where_else(command)
         assert place or command.startswith((".venv/bin/", "python3 -m venv")), command
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    test_extra = extras["test"]
+    assert any("bioio" in e and "imaris" in e for e in test_extra), test_extra
     ci = (REPO / ".ci" / "run").read_text()
     test_command = next(c for c in commands if c.endswith(".venv/bin/pytest"))
     assert test_command in ci
@@ -92,6 +105,9 @@ def test_readme_commands_run_as_written(sandbox: Path) -> None:
         run = subprocess.run(["bash", "-c", runnable(command)], cwd=sandbox, capture_output=True, text=True,
                              timeout=900)
         assert run.returncode == 0, f"{command}\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}"
-    for work, name in (("patchworks-work", "nuclei"), ("patchworks-work-own", "nuclei")):
-        published = json.loads((sandbox / work / name / "published.json").read_text())
+    for work in ("patchworks-work", "scratch/patchworks-work"):
+        published = json.loads((sandbox / work / "nuclei" / "published.json").read_text())
         assert published["objects"] > 0, published
+    converted = zarr.open_group(str(sandbox / "scratch" / "embryo.ome.zarr" / "labels"), mode="r")
+    assert "nuclei" in converted.attrs["ome"]["labels"]
+    assert (sandbox / "scan.zarr" / "zarr.json").exists()
