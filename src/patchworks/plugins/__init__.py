@@ -1,0 +1,1 @@
+"""Optional plugins: tile functions for segmentation models, OME-Zarr conversion, a napari viewer."""
