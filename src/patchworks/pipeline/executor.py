@@ -75,14 +75,22 @@ class Tasks:
         return self.client.scatter(obj, broadcast=True, hash=False)
 
 
+class _BarSafeHandler(logging.Handler):
+    """Writes records to stderr above any progress bar (``tqdm.write``), not into it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
 def set_tile_logging(enabled: bool) -> None:
     """Log (to stderr) or silence the stage step's line per tile, in this process."""
     logger = logging.getLogger(TILE_LOGGER)
     logger.setLevel(logging.INFO if enabled else logging.WARNING)
-    ours = [h for h in logger.handlers if getattr(h, "patchworks", False)]
+    ours = [h for h in logger.handlers if isinstance(h, _BarSafeHandler)]
     if enabled and not ours:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.patchworks = True  # type: ignore[attr-defined]
+        handler = _BarSafeHandler()
         handler.setFormatter(logging.Formatter("patchworks: %(message)s"))
         logger.addHandler(handler)
         logger.propagate = False
