@@ -102,8 +102,13 @@ def same_as_workflow() -> None:
                  overlap=20, output_component="nuclei", progress=False)
 
 
+def readme_api_models() -> None:
+    """The model block of the README's Python API section (its text in $README_BLOCK)."""
+    exec(compile(Path(os.environ["README_BLOCK"]).read_text(), "README.md", "exec"), {"__name__": "__main__"})
+
+
 EXAMPLES = {f.__name__: f for f in (api_page_cellpose, readme_cellpose, api_page_stardist, readme_stardist,
-                                    same_as_workflow)}
+                                    same_as_workflow, readme_api_models)}
 
 if __name__ == "__main__":
     workdir, names = Path(sys.argv[1]), sys.argv[2:]

@@ -8,6 +8,7 @@ except under CI=true, where that is a failure).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -35,9 +36,7 @@ def unavailable(reason: str) -> None:
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
     """An Xvfb display, with QT_QPA_PLATFORM=offscreen, for this module's tests."""
-    try:
-        import napari  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("napari") is None:
         unavailable("napari is not installed (pip install -e '.[napari]')")
     if not shutil.which("Xvfb"):
         if os.geteuid() != 0 or not shutil.which("apt-get"):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 import zarr
-from runs import REPO
+from runs import REPO, readme_python
 
 from patchworks.evaluation import object_f1
 from patchworks.io.images import write_image
@@ -111,3 +111,19 @@ def test_cellpose_plugin_labels_equal_the_workflow(tmp_path: Path, python: Path,
                           mode="r")[...]
     np.testing.assert_array_equal(api, workflow)
     assert object_f1(truth, api).f1 > 0.6  # it finds the nuclei (the bar of tests/test_models.py)
+
+
+def test_readme_model_block(tmp_path: Path, python: Path, offline_env: dict[str, str]) -> None:
+    """The README's Cellpose and StarDist calls (cellpose_fn, stardist_fn) run as written on the DSB
+    image (as a 1 x 512 x 512 z/y/x image; its tiles capped at the image) and find the nuclei."""
+    from stardist.data import test_image_nuclei_2d
+
+    (block,) = [b for b in readme_python("Python API") if "cellpose_fn" in b]
+    (tmp_path / "block.py").write_text(block)
+    image, truth = test_image_nuclei_2d(return_mask=True)
+    write_image(tmp_path / "readme_api_models" / "embryo.ome.zarr", image[None], "zyx", chunks=(1, 256, 256))
+    run_examples(python, {**offline_env, "README_BLOCK": str(tmp_path / "block.py")}, tmp_path,
+                 "readme_api_models")
+    for store in ("cells.zarr", "nuclei.zarr"):
+        labels = zarr.open_array(str(tmp_path / "readme_api_models" / store / "labels"), mode="r")[0]
+        assert labels.dtype == np.int32 and object_f1(truth, labels).f1 > 0.6, store
