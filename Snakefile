@@ -1,5 +1,6 @@
 # patchworks: segment an OME-Zarr image tile by tile and merge the labels globally.
-# Steps: [demo] -> prepare -> [fetch_model] [threshold] [normalization] [occupancy per tile]
+# Steps: [demo] or [convert_init -> convert (per slab of tiles) -> convert_finish] (a microscope file)
+#        -> prepare -> [fetch_model] [threshold] [normalization] [occupancy per tile]
 #        -> stage (per tile) -> faces (per tile face)
 #        -> cc -> label_image -> relabel (per tile) -> pyramid_init -> pyramid (per tile) -> publish
 import sys
@@ -28,6 +29,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
+include: "workflow/rules/convert.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/fetch_model.smk"
 include: "workflow/rules/threshold.smk"

@@ -98,6 +98,22 @@ def tree_digest(path: Path) -> dict[str, str]:
             for p in sorted(path.rglob("*")) if p.is_file()}
 
 
+def assert_only_reserved(store: Path, before: dict[str, str], name: str, version: str = "0.5") -> None:
+    """The store's own files are byte-identical to ``before``; all that a failed run added is the
+    reservation of label ``name`` that ``prepare`` takes: an unlisted, empty label group holding only
+    our record, marked not complete."""
+    after = tree_digest(store)
+    assert {k: after.get(k) for k in before} == before
+    meta = ("zarr.json",) if version == "0.5" else (".zgroup", ".zattrs")
+    allowed = {f"labels/{m}" for m in meta} | {f"labels/{name}/{m}" for m in meta}
+    assert set(after) - set(before) <= allowed, sorted(set(after) - set(before))
+    group = zarr.open_group(str(store / "labels" / name), mode="r")
+    assert list(group.keys()) == []
+    assert group.attrs.asdict() == {"patchworks": {"workdir": group.attrs["patchworks"]["workdir"],
+                                                   "complete": False}}
+    assert name not in listed_labels(store, version)
+
+
 def listed_labels(store: Path, version: str) -> list[str]:
     path = store / "labels"
     if not path.exists():

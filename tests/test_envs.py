@@ -10,7 +10,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-FAMILIES = {"core.yaml": [], "cellpose-gpu.yaml": ["cellpose"], "stardist-gpu.yaml": ["stardist"]}
+FAMILIES = {"core.yaml": ["bioio", "imaris"], "cellpose-gpu.yaml": ["cellpose"],
+            "stardist-gpu.yaml": ["stardist"]}
 
 
 def pip_requirements(env: Path) -> list[str]:

@@ -159,3 +159,29 @@ def test_3d_stacks_per_plane_and_in_3d(python: Path, cellpose_weights: Path) -> 
     for f1 in (out["stardist_f1"], out["cellpose_f1"], out["cellpose_two_channels_f1"]):
         assert f1 > 0.6, out
     assert out["cellpose_3d"]["objects"] > 5 and out["cellpose_3d"]["median_planes"] >= 4, out
+
+
+def test_zero_padding_does_not_change_the_normalisation(tmp_path: Path, python: Path) -> None:
+    """A crop of real nuclei (67, from the held-out mosaic) inside a fused-volume-like canvas of zero
+    padding (99 % of the image): the percentiles that scale every tile are those of the sample's
+    non-padding chunks, so StarDist finds the nuclei as well as on the crop alone (measured before
+    this was so: F1 0.0, the 99.8th percentile falling from 42,107 to 1,601)."""
+    data = np.load(REPO / "tests" / "data" / "nuclei_mosaic.npz")
+    crop, truth = data["image"][:512, :512], data["mask"][:512, :512]
+    canvas = np.zeros((5120, 5120), crop.dtype)
+    canvas[2000:2512, 2100:2612] = crop  # not aligned to the chunks: border chunks are part padding
+    write_image(tmp_path / "crop.ome.zarr", crop, "yx", chunks=(256, 256))
+    write_image(tmp_path / "padded.ome.zarr", canvas, "yx", chunks=(256, 256))
+    config = {"output": {"label_name": "nuclei"}, "method": METHODS["stardist"](None),
+              "tiling": {"tile_shape": 1024, "overlap": "auto", "object_diameter": 28, "skip_empty": True}}
+    scores = {}
+    for name in ("crop", "padded"):
+        run = {**config, "workdir": str(tmp_path / f"work-{name}"),
+               "input": {"store": str(tmp_path / f"{name}.ome.zarr")}}
+        labels = run_workflow(python, tmp_path, name, run)
+        scores[name] = object_f1(truth, labels[2000:2512, 2100:2612] if name == "padded" else labels)
+    stats = json.loads((tmp_path / "work-padded" / "nuclei" / "normalization.json").read_text())
+    print(f"\npadded: {scores['padded']}, crop: {scores['crop']}, statistics: {stats}")
+    assert stats["padding_chunks"] > 0.9 * stats["sample_chunks"]
+    assert scores["crop"].f1 > 0.8
+    assert scores["padded"].f1 >= scores["crop"].f1 - TOLERANCE

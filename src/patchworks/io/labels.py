@@ -83,17 +83,29 @@ class LabelImage:
     def check_alignment(self) -> None:
         """Tiles must start on level boundaries so each tile computes its share of every level."""
         span = self.scale_of(self.levels - 1)
-        for ax, (t, f, count) in enumerate(zip(self.grid.tile_shape, span, self.grid.counts)):
+        names = self.image.spatial_names
+        for name, t, f, count in zip(names, self.grid.tile_shape, span, self.grid.counts):
             if count > 1 and t % f:
                 lo, hi = t // f * f, (t // f + 1) * f
                 raise ConfigError(
-                    f"tiling.tile_shape: {t} along spatial axis {ax} is not a multiple of "
-                    f"{f} (pyramid.downscale ** (pyramid.levels - 1)), so tiles cannot each "
-                    f"write their share of every pyramid level; use {max(lo, f)} or {hi}, "
-                    "or fewer pyramid levels"
-                )
+                    f"tiling.tile_shape: {t} along '{name}' is not a multiple of {f} (pyramid.downscale ** "
+                    f"(pyramid.levels - 1)), so tiles cannot each write their share of every pyramid level; "
+                    f"use {max(lo, f)} or {hi} along '{name}', or {self._fewer_levels_hint()}")
         if min(self.spatial_shape(self.levels - 1)) < 1:
             raise ConfigError("pyramid.levels: too many levels for the image size")
+
+    def _fewer_levels_hint(self) -> str:
+        """What else a misaligned tile shape allows: fewer levels (a separate store only: labels in the
+        image's store need all of the image's levels)."""
+        aligned = 1
+        while aligned < self.levels and all(
+                count == 1 or t % (f ** aligned) == 0
+                for t, f, count in zip(self.grid.tile_shape, self.factors, self.grid.counts)):
+            aligned += 1
+        if self.into_input:
+            return (f"set output.store to write the labels to a separate store, where pyramid.levels: "
+                    f"{aligned} fits these tiles (labels in the image's store need its {self.levels} levels)")
+        return f"pyramid.levels: {aligned}"
 
     # arrays ------------------------------------------------------------------------------
     def level_path(self, level: int) -> Path:
@@ -172,11 +184,21 @@ class LabelImage:
 
     def owner(self) -> str | None:
         """The work directory recorded by the run that wrote this label image, if any."""
+        return self.record().get("workdir")
+
+    def record(self) -> dict[str, Any]:
+        """Our record in the label group's attributes ({} if not written by patchworks)."""
         try:
             attrs = zarr.open(str(self.path), mode="r").attrs.asdict()
         except Exception:
-            return None
-        return attrs.get(OWNER_KEY, {}).get("workdir")
+            return {}
+        return attrs.get(OWNER_KEY, {})
+
+    def reserve(self, workdir: str) -> None:
+        """Take the name for this work directory before any tile is segmented, so that another run
+        wanting it stops at parse time; an existing label image stays as it is until ``claim``."""
+        if not self.path.exists():
+            self.claim(workdir, overwrite=False)
 
     def claim(self, workdir: str, overwrite: bool) -> None:
         """Make the label group ours, unlisted and without multiscales (i.e. not complete).
@@ -209,26 +231,41 @@ class LabelImage:
         self._set_listed(True)
 
     def _set_listed(self, listed: bool) -> None:
+        """Add this label image to (or drop it from) the ``labels`` list; every other attribute of the
+        group, ours or another tool's, is kept."""
         group = zarr.open_group(str(Path(self.root) / "labels"), mode="a", zarr_format=self.image.zarr_format)
-        ngff, _ = ome_attrs(group.attrs.asdict())
+        attrs = group.attrs.asdict()
+        ngff, _ = ome_attrs(attrs)
         names = [n for n in ngff.get("labels", []) if n != self.name] + ([self.name] if listed else [])
-        group.attrs.put(self._versioned({"labels": names}))
+        if self.image.version == "0.5":
+            attrs["ome"] = {**attrs.get("ome", {}), "version": "0.5", "labels": names}
+        else:
+            attrs["labels"] = names
+        group.attrs.put(attrs)
 
 
 def overwrite_message(label: LabelImage) -> str:
+    record = label.record()
+    if not record:
+        origin = "was not written by patchworks"
+    else:
+        state = "complete" if record.get("complete") else "not finished: that run may still be going"
+        origin = f"belongs to the run with work directory {record.get('workdir')} ({state})"
     return (
-        f"output.label_name: a label image '{label.name}' already exists at {label.path} "
-        "and was not written by this work directory; set output.overwrite: true to replace it, "
-        "or choose another output.label_name"
+        f"output.label_name: a label image '{label.name}' already exists at {label.path} and {origin}, "
+        "not to this work directory; set output.overwrite: true to replace it, or choose another "
+        "output.label_name"
     )
 
 
 def check_dtype_fits(n_objects: int, dtype: str) -> None:
-    """A ConfigError naming the fix unless ``dtype`` holds ids up to ``n_objects``."""
+    """A ConfigError naming the smallest dtype that fits unless ``dtype`` holds ids up to ``n_objects``."""
     info = np.iinfo(np.dtype(dtype))
     if n_objects > info.max:
-        wider = "int64, uint32 or uint64" if info.min < 0 else "uint32 or uint64"
+        kind = np.dtype(dtype).kind
+        fits = next(d for d in (f"{kind}int{b}" if kind == "i" else f"uint{b}" for b in (8, 16, 32, 64))
+                    if np.iinfo(d).max >= n_objects)
         raise ConfigError(
             f"output.dtype: {dtype} holds ids up to {info.max} but the image has {n_objects} "
-            f"objects; set output.dtype to {wider}"
+            f"objects; set output.dtype to {fits} or wider"
         )

@@ -114,12 +114,13 @@ def read_image_info(store: str | Path, level: int = 0) -> ImageInfo:
             f"input.level: {level} is out of range; {store} has levels 0..{len(datasets) - 1}"
         )
     axes = tuple(Axis(a["name"], a.get("type"), a.get("unit")) for a in ms["axes"])
-    dataset = datasets[level]
-    try:
-        array = group[dataset["path"]]
-    except (KeyError, OSError, ValueError) as err:
-        raise InputError(f"input.store: {store} lists level {level} at {dataset['path']!r}, which cannot be "
-                         f"read ({type(err).__name__}: {err}); the image is incomplete or damaged") from err
+    arrays = [_level_array(group, store, i, d["path"]) for i, d in enumerate(datasets)]
+    array, dataset = arrays[level], datasets[level]
+    empty = [a.name for a, n in zip(axes, array.shape) if n == 0]
+    if empty:
+        raise InputError(f"input.store: {store} level {level} ({dataset['path']!r}) has shape "
+                         f"{tuple(array.shape)}: no voxels along {', '.join(map(repr, empty))}; the image is "
+                         "empty, give an image that holds data")
     scale = [1.0] * len(axes)
     translation = [0.0] * len(axes)
     for transforms in (dataset.get("coordinateTransformations", []),
@@ -139,8 +140,19 @@ def read_image_info(store: str | Path, level: int = 0) -> ImageInfo:
         dtype=np.dtype(array.dtype),
         scale=tuple(scale),
         translation=tuple(translation),
-        level_shapes=tuple(tuple(group[d["path"]].shape) for d in datasets),
+        level_shapes=tuple(tuple(a.shape) for a in arrays),
     )
+
+
+def _level_array(group: zarr.Group, store: str | Path, level: int, path: str) -> zarr.Array:
+    """The array of one listed level, with an error naming the level and its path if it is missing."""
+    try:
+        return group[path]
+    except (KeyError, OSError, ValueError) as err:
+        raise InputError(f"input.store: {store} lists level {level} at {path!r} ({Path(store) / path}), "
+                         f"which cannot be read ({type(err).__name__}: {err}); the image is incomplete or "
+                         "damaged: write the missing level again, or remove it from the multiscales metadata"
+                         ) from err
 
 
 class ImageSource:

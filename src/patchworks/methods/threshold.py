@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..segment.thresholds import Threshold, above
+
 TRUNCATE = 4.0
 
 
@@ -15,14 +17,15 @@ def smoothing_radius(sigma: float) -> int:
     return int(TRUNCATE * sigma + 0.5) if sigma > 0 else 0
 
 
-def label_above(tile: np.ndarray, value: float, connectivity: int, sigma: float = 0.0) -> np.ndarray:
-    """Connected components of ``tile > value`` (after Gaussian smoothing with ``sigma``)."""
+def label_above(tile: np.ndarray, value: Threshold, connectivity: int, sigma: float = 0.0) -> np.ndarray:
+    """Connected components of ``tile > value`` (after Gaussian smoothing with ``sigma``), compared
+    exactly in the tile's own type; NaN is background."""
     from scipy import ndimage  # here, not at the top: the workflow's parse and other jobs skip it
 
     if sigma > 0:
         tile = ndimage.gaussian_filter(tile.astype(np.float32), sigma, truncate=TRUNCATE)
     structure = ndimage.generate_binary_structure(tile.ndim, connectivity)
-    labels, _ = ndimage.label(tile > value, structure=structure, output=np.uint32)
+    labels, _ = ndimage.label(above(tile, value), structure=structure, output=np.uint32)
     return labels
 
 
@@ -34,4 +37,4 @@ def build(method: dict[str, Any], context: Any) -> Any:
             raise ValueError("method.threshold.value is 'otsu' but no image threshold was computed")
         value = context.threshold
     sigma = float(method["threshold"]["smooth_sigma"])
-    return partial(label_above, value=float(value), connectivity=context.connectivity, sigma=sigma)
+    return partial(label_above, value=value, connectivity=context.connectivity, sigma=sigma)

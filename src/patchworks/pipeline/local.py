@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..io import atomic
 from ..methods import TileFn
 from . import steps
 from .config import validate_config
@@ -29,6 +30,8 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
     plan = Plan(config)
     if config["input"]["demo"] and not Path(config["input"]["store"]).exists():
         steps.build_demo(config)
+    if plan.conversion:
+        convert(config, workers)
     plan.validate(method=fn is None)
     steps.prepare(config, plan.path("prepare.json"))
     if plan.model_to_fetch and fn is None:
@@ -55,3 +58,16 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
         tasks.map(steps.pyramid, [(config, t, plan.path("pyramid", f"{t}.json")) for t in tiles], "pyramid")
     steps.publish(config, plan.path("cc.json"), plan.path("published.json"))
     return plan
+
+
+def convert(config: dict[str, Any], workers: int = 1) -> Plan:
+    """Convert the microscope file of ``config`` (validated) to its OME-Zarr: the workflow's
+    conversion steps, the regions in ``workers`` processes."""
+    plan = Plan(config)
+    init = plan.path("convert_init.json")
+    steps.convert_init(config, init)
+    regions = range(atomic.read_json(init)["regions"])
+    Tasks(workers).map(steps.convert_region,
+                       [(config, r, init, plan.path("convert", f"{r}.json")) for r in regions], "convert")
+    steps.convert_finish(config, init, plan.input_marker)
+    return Plan(config)

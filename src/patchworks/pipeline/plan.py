@@ -6,11 +6,14 @@ Built at Snakefile parse time (metadata reads only) and again inside each job.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ..convert.conversion import Conversion
+from ..convert.source import is_microscope_file
 from ..errors import ConfigError
 from ..io import atomic
 from ..io.labels import LabelImage, overwrite_message
@@ -27,6 +30,7 @@ from ..methods import (
 from ..methods.cellpose import check_eval_kwargs
 from ..methods.custom import import_function
 from ..methods.threshold import smoothing_radius
+from ..segment.thresholds import check_representable
 from ..tiling.grid import TileGrid
 from ..tiling.sizing import BASE_BYTES, BYTES_PER_VOXEL, auto_overlap, auto_tile_shape
 from . import demo
@@ -52,7 +56,20 @@ class Plan:
         inp = self.config["input"]
         if inp["demo"] and not Path(inp["store"]).exists():
             return demo.expected_info(inp["store"], self.config["input"]["level"])
+        if self.conversion:
+            return self.conversion.image_info(inp["level"])
         return read_image_info(inp["store"], inp["level"])
+
+    @cached_property
+    def conversion(self) -> Conversion | None:
+        """How a microscope file given as input.store becomes an OME-Zarr (None for an OME-Zarr)."""
+        is_file = is_microscope_file(self.config["input"]["store"])
+        return Conversion.from_config(self.config) if is_file else None
+
+    @property
+    def store(self) -> str:
+        """The OME-Zarr image segmented: input.store, or the store a microscope file converts to."""
+        return self.conversion.store if self.conversion else self.config["input"]["store"]
 
     def source(self) -> ImageSource:
         return ImageSource(self.image, self.config["input"]["channel"], self.config["input"]["timepoint"])
@@ -125,9 +142,9 @@ class Plan:
         every job (on whatever node) uses the same tiles."""
         if self.auto_tile_shape is not None:
             return self.auto_tile_shape
-        record = Path(self.path("prepare.json"))
-        if record.exists():
-            return tuple(atomic.read_json(record)["tile_shape"])
+        for record in (Path(self.path("prepare.json")), Path(self.path("convert_init.json"))):
+            if record.exists():
+                return tuple(atomic.read_json(record)["tile_shape"])
         tiling, method = self.config["tiling"], self.config["method"]
         gpu = uses_gpu(method)
         budget_mb = tiling["gpu_memory_mb"] if gpu else tiling["memory_mb"]
@@ -158,7 +175,7 @@ class Plan:
         into_input = out["store"] is None
         levels, factors = self._pyramid_shape(into_input)
         label = LabelImage(
-            root=str(out["store"] or self.config["input"]["store"]), name=out["label_name"],
+            root=str(out["store"] or self.store), name=out["label_name"],
             image=self.image, grid=self.grid, levels=levels, factors=factors, dtype=out["dtype"],
             into_input=into_input, layout=out["layout"],
         )
@@ -255,7 +272,14 @@ class Plan:
                 raise ConfigError("method.custom.function: required when method.name is 'custom'; "
                                   "give 'package.module:function'")
             import_function(self.config["method"]["custom"]["function"])
+        if self.conversion:
+            self.conversion.check()
+        elif self.config["input"]["scene"] is not None:
+            raise ConfigError(f"input.scene: {self.config['input']['scene']!r} is for microscope files; "
+                              f"{self.config['input']['store']} is an OME-Zarr (one image): remove it")
         self._check_paths()
+        self._check_thresholds()
+        self._check_writable()
         self._check_overwrite()
 
     def _check_model(self) -> None:
@@ -276,8 +300,16 @@ class Plan:
             if cfg["do_3D"] and len(self.image.spatial_shape) != 3:
                 raise ConfigError("method.cellpose.do_3D: true needs a 3-D image; this one is 2-D")
 
+    def _check_thresholds(self) -> None:
+        """Numeric thresholds must stand exactly for the image's values (see segment.thresholds)."""
+        method, tiling = self.config["method"], self.config["tiling"]
+        if method["name"] == "threshold" and method["threshold"]["value"] != "otsu":
+            check_representable("method.threshold.value", method["threshold"]["value"], self.image.dtype)
+        if tiling["skip_empty"] and tiling["empty_threshold"] != "otsu":
+            check_representable("tiling.empty_threshold", tiling["empty_threshold"], self.image.dtype)
+
     def _check_paths(self) -> None:
-        inp = Path(self.config["input"]["store"]).resolve()
+        inp = Path(self.store).resolve()
         paths = (("output.store", self.config["output"]["store"]), ("workdir", self.config["workdir"]))
         for key, value in paths:
             if value is None:
@@ -286,6 +318,25 @@ class Plan:
             if p == inp or inp in p.parents:
                 raise ConfigError(f"{key}: {value} is the input store {inp} or inside it; "
                                   "choose a path outside it (labels go into the input store by default)")
+
+    def _check_writable(self) -> None:
+        """The labels' store and the work directory must take new files before any job runs."""
+        out = self.config["output"]
+        label_key = "output.store" if out["store"] else "input.store"
+        fix = {"output.store": "choose a writable output.store",
+               "input.store": "the labels go into the image's store by default: set output.store to a "
+                              "writable place for them, or make the image's store writable"}
+        fix["workdir"] = "choose a writable workdir"
+        for key, path in ((label_key, self.label.path), ("workdir", self.workdir)):
+            existing = Path(path).absolute()
+            while not existing.exists():
+                existing = existing.parent
+            try:
+                with tempfile.TemporaryFile(dir=existing):  # unnamed where the OS allows (O_TMPFILE)
+                    pass
+            except OSError as err:
+                raise ConfigError(f"{key}: {existing} is not writable ({err.strerror}); "
+                                  f"{fix[key]}") from err
 
     def _check_overwrite(self) -> None:
         label = self.label
@@ -305,7 +356,10 @@ class Plan:
 
     @property
     def input_marker(self) -> str:
-        """The input level's array metadata file: a file we never write, tracking the input."""
+        """The input level's array metadata file: a file we never write, tracking the input (for a
+        microscope file: the record of its finished conversion)."""
+        if self.conversion:
+            return self.path("convert.json")
         name = "zarr.json" if self.image.zarr_format == 3 else ".zarray"
         return str(Path(self.config["input"]["store"]) / self.image.path / name)
 

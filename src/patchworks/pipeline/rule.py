@@ -20,6 +20,9 @@ Step = Callable[[Any], None]
 
 STEPS: dict[str, Step] = {
     "demo": lambda s: steps.build_demo(s.config),
+    "convert_init": lambda s: steps.convert_init(s.config, s.output[0]),
+    "convert": lambda s: steps.convert_region(s.config, int(s.wildcards.region), s.input[0], s.output[0]),
+    "convert_finish": lambda s: steps.convert_finish(s.config, s.input.init, s.output[0]),
     "prepare": lambda s: steps.prepare(s.config, s.output[0], s.params.tile_shape),
     "threshold": lambda s: steps.image_threshold(s.config, s.output[0]),
     "occupancy": lambda s: steps.occupancy(s.config, int(s.wildcards.tile), s.input.get("threshold"),

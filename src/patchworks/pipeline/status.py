@@ -1,4 +1,4 @@
-"""``patchworks-status [CONFIG]``: how many jobs of each step are done, failed, running or pending.
+"""``patchworks-status [CONFIG] [--verify]``: how many jobs of each step are done, failed, running or pending.
 
 Reads only the per-job records and logs in the work directory, so it is cheap to run while a
 run goes on (locally or on a cluster), next to Snakemake's own progress lines. The same records
@@ -17,6 +17,7 @@ import yaml
 
 from .config import validate_config
 from .plan import Plan
+from .verify import verify
 
 FAILURE = re.compile(r"^patchworks \w+ failed: (.+)$", re.M)  # written by rule.run
 
@@ -28,6 +29,8 @@ def step_jobs(plan: Plan) -> dict[str, list[str]]:
              "relabel": tiles, "pyramid": tiles}
     if plan.needs_occupancy_job:
         steps = {"occupancy": tiles, **steps}
+    if plan.conversion:  # a microscope file: its slabs convert first
+        steps = {"convert": [str(r) for r in range(len(plan.conversion.regions(plan.grid)))], **steps}
     return steps
 
 
@@ -80,8 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="patchworks-status", description=__doc__.splitlines()[0])
     parser.add_argument("configfile", nargs="?", default="config/config.yaml",
                         help="the config file the run uses (default: the shipped demo config)")
+    parser.add_argument("--verify", action="store_true",
+                        help="re-read the label image and compare every tile with the checksum its jobs "
+                             "recorded; damaged tiles are named and rewritten by the next run")
     args = parser.parse_args(argv)
     plan = Plan(validate_config(yaml.safe_load(Path(args.configfile).read_text())))
+    report, damaged = verify(plan) if args.verify else ([], [])
     summary = summarize(plan)
     print(f"{'step':<10} {'done':>8} {'failed':>8} {'running':>8} {'pending':>8}")
     for step, row in summary.items():
@@ -89,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     for step, row in summary.items():
         for log in row["failed_logs"]:
             print(f"failed {step}: {log}")
-    return 1 if any(row["failed"] for row in summary.values()) else 0
+    if report:
+        print("\n".join(report))
+    return 1 if damaged or any(row["failed"] for row in summary.values()) else 0
 
 
 if __name__ == "__main__":

@@ -11,13 +11,15 @@ import numpy as np
 import zarr
 
 from ..io import atomic, chunked
+from ..io.digest import digest
 from ..io.labels import check_dtype_fits
 from ..merge.downsample import downsample
 from ..merge.faces import face_pairs, face_pairs_iou
 from ..merge.table import RelabelTable, apply_lut, build_table
 from ..methods import Context, TileFn, build_method, uses_gpu
-from ..segment.occupancy import is_empty, region_max
+from ..segment.occupancy import region_peaks
 from ..segment.stage import stage_tile
+from ..segment.thresholds import Threshold, is_empty, peak
 from . import demo
 from .plan import Plan
 
@@ -26,11 +28,48 @@ def build_demo(config: dict[str, Any]) -> None:
     demo.build(config["input"]["store"])
 
 
+def convert_init(config: dict[str, Any], output: str) -> None:
+    """Reuse a finished conversion of the same microscope file, or create the empty OME-Zarr; records
+    the tiles the conversion's regions and chunks follow."""
+    plan = Plan(config)
+    conversion = plan.conversion
+    reused = conversion.start(plan.grid)
+    atomic.write_json(output, {"store": conversion.store, "reused": reused,
+                               "tile_shape": plan.grid.tile_shape, "source": conversion.fingerprint(),
+                               "regions": len(conversion.regions(plan.grid))})
+
+
+def _converting(config: dict[str, Any], init_file: str) -> tuple[Plan, bool]:
+    """The plan with the conversion's tiles, and whether the conversion reuses a finished store."""
+    init = atomic.read_json(init_file)
+    return Plan(config, tuple(init["tile_shape"])), init["reused"]
+
+
+def convert_region(config: dict[str, Any], region: int, init_file: str, output: str) -> None:
+    """Copy one slab of tiles of the microscope file into level 0 (its own chunks)."""
+    t0 = time.perf_counter()
+    plan, reused = _converting(config, init_file)
+    if not reused:
+        plan.conversion.write_region(plan.grid, region)
+    atomic.write_json(output, {"region": region, "reused": reused, "seconds": time.perf_counter() - t0})
+
+
+def convert_finish(config: dict[str, Any], init_file: str, output: str) -> None:
+    """Build the image pyramid from level 0 on disk and write the NGFF metadata: the store is complete."""
+    t0 = time.perf_counter()
+    plan, reused = _converting(config, init_file)
+    if not reused:
+        plan.conversion.finish()
+    atomic.write_json(output, {"store": plan.conversion.store, "levels": plan.image.n_levels,
+                               "reused": reused, "seconds": time.perf_counter() - t0})
+
+
 def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = None) -> None:
     """Check the config against the input and create the empty stage store (``tile_shape``: the
     tiles as fixed on the submit host, for tile_shape "auto")."""
     plan = Plan(config, tuple(tile_shape) if tile_shape else None)
     plan.validate(method=False)  # the method was checked at parse time; stage checks it again
+    plan.label.reserve(str(plan.workdir))
     zarr.create_array(
         plan.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
         chunks=plan.label.spatial_chunks(0), overwrite=True,
@@ -40,22 +79,24 @@ def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = 
 
 
 def image_threshold(config: dict[str, Any], output: str) -> None:
-    """Otsu's threshold of the whole image, computed once from a bounded sample."""
-    from ..segment.sampling import otsu_threshold  # scikit-image: only this job needs it
+    """Otsu's threshold of the whole image, computed once from a bounded sample (padding left out)."""
+    from ..segment.sampling import otsu_threshold, sample
 
-    plan = Plan(config)
-    n = config["statistics"]["sample_voxels"]
-    atomic.write_json(output, {"value": otsu_threshold(plan.source(), n), "sample_voxels": n})
+    stats = config["statistics"]
+    found = sample(Plan(config).source(), stats["sample_voxels"], stats["padding_value"])
+    atomic.write_json(output, {"value": otsu_threshold(found.values), **found.summary()})
 
 
 def normalization(config: dict[str, Any], output: str) -> None:
-    """The image's low and high intensity percentiles, computed once from a bounded sample."""
+    """The image's low and high intensity percentiles, computed once from a bounded sample (padding
+    left out)."""
     from ..segment.sampling import sample
 
-    plan = Plan(config)
-    n, percentiles = config["statistics"]["sample_voxels"], config["statistics"]["percentiles"]
-    low, high = np.percentile(sample(plan.source(), n), percentiles).tolist()
-    atomic.write_json(output, {"low": low, "high": high, "percentiles": percentiles, "sample_voxels": n})
+    stats = config["statistics"]
+    found = sample(Plan(config).source(), stats["sample_voxels"], stats["padding_value"])
+    low, high = np.percentile(found.values, stats["percentiles"]).tolist()
+    atomic.write_json(output, {"low": low, "high": high, "percentiles": stats["percentiles"],
+                               **found.summary()})
 
 
 def fetch_model(config: dict[str, Any], output: str) -> None:
@@ -80,22 +121,22 @@ def method_context(plan: Plan, threshold_file: str | None, normalization_file: s
     )
 
 
-def empty_threshold(config: dict[str, Any], threshold_file: str | None) -> float | None:
+def empty_threshold(config: dict[str, Any], threshold_file: str | None) -> Threshold | None:
     """The intensity at or below which a tile is empty, or None when empty tiles are not skipped."""
     tiling = config["tiling"]
     if not tiling["skip_empty"]:
         return None
     if tiling["empty_threshold"] == "otsu":
         return atomic.read_json(threshold_file)["value"]
-    return float(tiling["empty_threshold"])
+    return tiling["empty_threshold"]
 
 
 def occupancy(config: dict[str, Any], tile: int, threshold_file: str | None, output: str) -> None:
     """Whether a tile is empty, decided on a CPU before its stage job asks for a GPU."""
     plan = Plan(config)
-    peak = region_max(plan.source(), plan.grid.halo(tile))  # a few chunks at a time
-    empty = is_empty(peak, empty_threshold(config, threshold_file))
-    atomic.write_json(output, {"tile": tile, "max": peak, "empty": empty})
+    peaks = region_peaks(plan.source(), plan.grid.halo(tile))  # a few chunks at a time
+    atomic.write_json(output, {"tile": tile, "max": peak(peaks),
+                               "empty": is_empty(peaks, empty_threshold(config, threshold_file))})
 
 
 def tile_needs_gpu(config: dict[str, Any], occupancy_file: str | None) -> int:
@@ -160,8 +201,9 @@ def relabel(config: dict[str, Any], tile: int, output: str) -> None:
     lut = RelabelTable.load(plan.table_dir).tile_lut(tile).astype(config["output"]["dtype"])
     region = plan.grid.core(tile)
     staged = chunked.read(zarr.open_array(plan.stage_store, mode="r"), region)
-    chunked.write(plan.label.array(0), plan.label.selection(region), apply_lut(lut, staged))
-    atomic.write_json(output, {"tile": tile, "seconds": time.perf_counter() - t0})
+    labels = apply_lut(lut, staged)
+    chunked.write(plan.label.array(0), plan.label.selection(region), labels)
+    atomic.write_json(output, {"tile": tile, "digest": digest(labels), "seconds": time.perf_counter() - t0})
 
 
 def pyramid_init(config: dict[str, Any], output: str) -> None:
@@ -180,10 +222,12 @@ def pyramid(config: dict[str, Any], tile: int, output: str) -> None:
     plan = Plan(config)
     label = plan.label
     data = chunked.read(label.array(0, mode="r"), label.selection(label.grid.core(tile)))
+    digests = {}
     for level in range(1, label.levels):
         data = downsample(data, label.factors, config["pyramid"]["method"])
         chunked.write(label.array(level), label.selection(label.tile_share(tile, level)), data)
-    atomic.write_json(output, {"tile": tile, "seconds": time.perf_counter() - t0})
+        digests[str(level)] = digest(data)
+    atomic.write_json(output, {"tile": tile, "digests": digests, "seconds": time.perf_counter() - t0})
 
 
 def publish(config: dict[str, Any], cc_summary: str, output: str) -> None:

@@ -31,6 +31,14 @@ def listed_labels(store: str | Path) -> list[Path]:
     return [group / name for name in ngff.get("labels", [])]
 
 
+def channel_names(store: str | Path, image: ImageInfo) -> list[str] | None:
+    """The channels' names (NGFF ``omero`` labels), one per channel, or None."""
+    c = image.axis_index("c")
+    ngff, _ = ome_attrs(zarr.open_group(str(store), mode="r").attrs.asdict())
+    names = [ch.get("label") for ch in ngff.get("omero", {}).get("channels", [])]
+    return names if c is not None and len(names) == image.shape[c] and all(names) else None
+
+
 def _label_layer(path: Path, image: ImageInfo) -> tuple[Any, dict[str, Any]]:
     """A label image (an NGFF label group, or one plain array on the image's spatial grid) as napari
     data (all levels) and layer options, on the image's axes less its channel axis."""
@@ -55,7 +63,7 @@ def _label_layer(path: Path, image: ImageInfo) -> tuple[Any, dict[str, Any]]:
 def view_in_napari(store: str | Path, labels: str | Path | Sequence[str | Path] | None = None, *,
                    viewer: Any = None, show: bool = True) -> Any:
     """Open the OME-Zarr image at ``store`` (every level, lazily, in its physical units; one layer per
-    channel) and its labels in napari; returns the viewer.
+    channel, named as the image names its channels) and its labels in napari; returns the viewer.
 
     ``labels``: the path of a label image (an NGFF label group such as ``<store>/labels/labels``, or a
     single array written with ``tile_process(write_to=...)``), or several; None opens those listed in
@@ -72,7 +80,7 @@ def view_in_napari(store: str | Path, labels: str | Path | Sequence[str | Path] 
     viewer = viewer or napari.Viewer(show=show)
     viewer.add_image(data if len(data) > 1 else data[0], multiscale=len(data) > 1, channel_axis=c,
                      scale=_without(first.scale, c), translate=_without(first.translation, c),
-                     name=Path(store).name if c is None else None)
+                     name=Path(store).name if c is None else channel_names(store, first))
     viewer.dims.axis_labels = [a.name for a in _without(first.axes, c)]
     paths = listed_labels(store) if labels is None else \
         [labels] if isinstance(labels, str | Path) else list(labels)

@@ -15,6 +15,7 @@ from ..io import atomic, chunked
 from ..io.ngff import ImageSource
 from ..methods import TileFn
 from ..tiling.grid import TileGrid
+from .thresholds import Threshold, is_empty
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def stage_tile(
     tile: int,
     fn: TileFn,
     stage: zarr.Array,
-    empty_threshold: float | None = None,
+    empty_threshold: Threshold | None = None,
     bands_file: str | None = None,
 ) -> dict[str, Any]:
     """Segment ``tile`` and write its labels, renumbered 1..n, to its region of ``stage``.
@@ -71,7 +72,7 @@ def stage_tile(
     logger.info("%s: block (tile with halo) of shape %s", describe_tile(grid, tile), block.shape)
     t1 = time.perf_counter()
     core = grid.core_within_halo(tile)
-    skipped = empty_threshold is not None and (block.size == 0 or block.max() <= empty_threshold)
+    skipped = empty_threshold is not None and is_empty(block, empty_threshold)
     bands: dict[str, np.ndarray] = {}
     if skipped:
         labels = np.zeros(tuple(s.stop - s.start for s in core), dtype=np.uint32)

@@ -1,0 +1,81 @@
+"""The ``patchworks`` command: one sub-command per task (``patchworks convert``, ``patchworks status``).
+
+Each ``add_<name>`` function below adds one sub-command to the parser and sets the function that
+runs it; a new sub-command is one more such function listed in COMMANDS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from .errors import PatchworksError
+
+
+def add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert a microscope file to a calibrated, pyramidal OME-Zarr",
+                       description="Convert SRC (CZI, LIF, ND2, OME-TIFF, TIFF, Imaris .ims) to the OME-Zarr "
+                       "DST, lazily and in bounded memory; a finished conversion of the same file is reused.")
+    p.add_argument("src", help="the microscope file")
+    p.add_argument("dst", help="the OME-Zarr to write (NGFF 0.5)")
+    p.add_argument("--scene", help="scene (series) index or name; required when the file has several")
+    p.add_argument("--levels", default="auto", help="resolution levels (y/x halved per level, z kept), "
+                   "or 'auto' (default)")
+    p.add_argument("--tile-shape", type=int, nargs="+", default=[512], metavar="N",
+                   help="slab and chunk sizing: one number, or one per spatial axis (default 512)")
+    p.add_argument("--workers", type=int, default=1, help="processes converting slabs at once (default 1)")
+    p.set_defaults(run=run_convert)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from .io.ngff import read_image_info
+    from .plugins.ome_zarr import to_ome_zarr
+
+    scene = int(args.scene) if args.scene is not None and args.scene.isdigit() else args.scene
+    levels = int(args.levels) if args.levels.isdigit() else args.levels
+    tile = args.tile_shape[0] if len(args.tile_shape) == 1 else args.tile_shape
+    dst = to_ome_zarr(args.src, args.dst, scene=scene, levels=levels, tile_shape=tile, workers=args.workers)
+    info = read_image_info(dst)
+    scale = ", ".join(f"{a.name}={s:g}{' ' + a.unit if a.unit else ''}" for a, s in zip(info.axes, info.scale)
+                      if a.type == "space")
+    print(f"{dst}: {info.n_levels} level(s), shape {info.shape} ({''.join(a.name for a in info.axes)}), "
+          f"{info.dtype}, voxel size {scale}")
+    return 0
+
+
+def add_status(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", add_help=False, help="jobs done, failed, running and pending of a run "
+                       "(patchworks status [CONFIG]; the same as patchworks-status)")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(run=run_status)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from .pipeline.status import main
+
+    return main(args.args + args.extra)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_convert, add_status]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="patchworks", description="patchworks: tile-by-tile segmentation "
+                                     "of huge microscopy images, and the tools around it")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "status":  # only status passes its options on (to patchworks-status)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
+    try:
+        return args.run(args)
+    except PatchworksError as err:
+        print(f"patchworks {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""``patchworks-status --verify``: re-read the label image and find the tiles whose data is damaged.
+
+Each relabel and pyramid job records a checksum of the region it wrote (``io.digest``). A region
+that no longer reads back as written (a lost chunk, a bad disk, a partial copy) is damaged: its
+job records are removed and the label image is unlisted, so the same ``snakemake`` command then
+rewrites exactly those tiles and publishes the label image again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io import atomic, chunked
+from ..io.digest import digest
+from ..segment.stage import describe_tile
+from .plan import Plan
+
+
+@dataclass(frozen=True)
+class Damage:
+    tile: int
+    levels: tuple[int, ...]  # levels whose share of the tile does not read back as written
+
+    def describe(self, plan: Plan) -> str:
+        return f"{describe_tile(plan.grid, self.tile)}: level(s) {', '.join(map(str, self.levels))}"
+
+
+def written_digests(plan: Plan, tile: int) -> dict[int, str]:
+    """The checksum each level's share of ``tile`` was written with, from the job records."""
+    found: dict[int, str] = {}
+    relabel, pyramid = Path(plan.path("relabel", f"{tile}.json")), Path(plan.path("pyramid", f"{tile}.json"))
+    if relabel.exists() and "digest" in (record := atomic.read_json(relabel)):
+        found[0] = record["digest"]
+    if pyramid.exists():
+        found.update({int(k): v for k, v in atomic.read_json(pyramid).get("digests", {}).items()})
+    return found
+
+
+def find_damage(plan: Plan) -> tuple[list[Damage], int]:
+    """The damaged tiles, and how many tiles had checksums to compare (bounded memory: a tile at a time)."""
+    label, damaged, checked = plan.label, [], 0
+    for tile in range(plan.grid.n_tiles):
+        expected = written_digests(plan, tile)
+        checked += bool(expected)
+        bad = []
+        for level, value in sorted(expected.items()):
+            share = label.grid.core(tile) if level == 0 else label.tile_share(tile, level)
+            if digest(chunked.read(label.array(level, mode="r"), label.selection(share))) != value:
+                bad.append(level)
+        if bad:
+            damaged.append(Damage(tile, tuple(bad)))
+    return damaged, checked
+
+
+def mark_for_rewrite(plan: Plan, damaged: list[Damage]) -> None:
+    """Remove the damaged tiles' job records (level 0 damaged: relabel and pyramid; else pyramid) and
+    unlist the label image, so that the next run rewrites those tiles and publishes it again."""
+    for d in damaged:
+        steps = ("relabel", "pyramid") if 0 in d.levels else ("pyramid",)
+        for step in steps:
+            Path(plan.path(step, f"{d.tile}.json")).unlink(missing_ok=True)
+    Path(plan.path("published.json")).unlink(missing_ok=True)
+    plan.label.claim(str(plan.workdir), overwrite=False)  # unlisted, marked not complete
+
+
+def verify(plan: Plan) -> tuple[list[str], list[Damage]]:
+    """Check every written tile and mark the damaged ones for rewriting: the report's lines, the damage."""
+    if not plan.label.path.exists():
+        return [f"verify: no label image yet at {plan.label.path}"], []
+    damaged, checked = find_damage(plan)
+    lines = [f"verify: {checked} of {plan.grid.n_tiles} tiles checked against their checksums, "
+             f"{len(damaged)} damaged"]
+    if damaged:
+        mark_for_rewrite(plan, damaged)
+        lines += [f"  damaged {d.describe(plan)}" for d in damaged]
+        lines.append("The label image is unlisted until rewritten: run the same snakemake command again "
+                     "to rewrite exactly these tiles.")
+    return lines, damaged

@@ -1,0 +1,52 @@
+# A microscope file given as input.store: converted to OME-Zarr first, one job per slab of tiles.
+if plan.conversion:
+    REGIONS = range(len(plan.conversion.regions(plan.grid)))
+
+    # Local: it fixes the tiles the regions and chunks follow (tile_shape auto), on the submit host.
+    localrules:
+        convert_init,
+
+    rule convert_init:
+        """Reuse a finished conversion of the same file, or create the empty OME-Zarr."""
+        input:
+            config["input"]["store"],
+        output:
+            plan.path("convert_init.json"),
+        params:
+            source=plan.conversion.fingerprint(),  # size + mtime: a changed file converts again
+            convert=config["convert"],
+        log:
+            log("convert_init"),
+        conda:
+            "../../envs/core.yaml"
+        script:
+            "../../scripts/convert_init.py"
+
+    rule convert:
+        """Copy one slab of tiles from the file into level 0 (its own chunks)."""
+        input:
+            plan.path("convert_init.json"),
+        output:
+            plan.path("convert", "{region}.json"),
+        log:
+            log("convert/{region}"),
+        wildcard_constraints:
+            region=r"\d+",
+        conda:
+            "../../envs/core.yaml"
+        script:
+            "../../scripts/convert.py"
+
+    rule convert_finish:
+        """Build the image pyramid (y/x halved, z kept) from level 0 on disk; write the NGFF metadata."""
+        input:
+            init=plan.path("convert_init.json"),
+            regions=expand(plan.path("convert", "{region}.json"), region=REGIONS),
+        output:
+            plan.input_marker,
+        log:
+            log("convert_finish"),
+        conda:
+            "../../envs/core.yaml"
+        script:
+            "../../scripts/convert_finish.py"
