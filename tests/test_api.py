@@ -146,7 +146,7 @@ def test_dtype_too_small_stops_naming_a_wider_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="dtype: int8 holds ids up to 127 but the image has 400 objects; "
                                           "set dtype to int16 or wider"):
         tile_process(tmp_path / "spots.zarr", threshold, tile_shape=(20, 20), dtype="int8", progress=False)
-    assert not (tmp_path / "spots.zarr" / "labels" / "labels").exists()
+    assert not (tmp_path / "spots.zarr" / "labels" / "labels").exists()  # its reservation released
     with pytest.raises(ConfigError, match="set output.dtype to int64 or wider"):
         check_dtype_fits(2**31, "int32")
     check_dtype_fits(2**31 - 1, "int32")

@@ -28,6 +28,7 @@ from .methods import uses_gpu
 from .methods.tile_fn import MethodFn
 from .pipeline import local
 from .pipeline.cluster import active_client, check_client
+from .pipeline.config import validate_config
 from .pipeline.executor import tile_logging
 from .pipeline.plan import Plan
 from .plugins.cellpose import cellpose_fn  # noqa: F401  (patchworks.cellpose_fn)
@@ -262,12 +263,27 @@ def _run(config: dict[str, Any], fn: Callable | None, *, client: Any, max_worker
         with tile_logging(verbose, client):
             plan = local.run(config, workers, fn, stage_workers=stage_workers, client=client,
                              progress=progress)
+    except BaseException:
+        _release(config)
+        raise
     finally:
         if not keep_stage:
             shutil.rmtree(workdir if own else workdir / config["output"]["label_name"], ignore_errors=True)
     if keep_stage:
         logger.warning("patchworks: kept the stage store and records under %s", plan.workdir)
     return _labels_array(plan)
+
+
+def _release(config: dict[str, Any]) -> None:
+    """After a failed run, drop the label image it reserved and left unfinished (its work directory
+    is about to go), so that the next call may take the name; anything else stays."""
+    try:
+        label = Plan(validate_config(config)).label
+        record = label.record()
+    except Exception:  # the run failed before there was a label image to speak of
+        return
+    if record == {"workdir": str((Path(config["workdir"]) / label.name).resolve()), "complete": False}:
+        shutil.rmtree(label.path, ignore_errors=True)
 
 
 def _labels_array(plan: Plan) -> da.Array:

@@ -263,7 +263,7 @@ def check_dtype_fits(n_objects: int, dtype: str) -> None:
     info = np.iinfo(np.dtype(dtype))
     if n_objects > info.max:
         kind = np.dtype(dtype).kind
-        fits = next(d for d in (f"{kind}int{b}" if kind == "i" else f"uint{b}" for b in (8, 16, 32, 64))
+        fits = next(d for d in (f"int{b}" if kind == "i" else f"uint{b}" for b in (8, 16, 32, 64))
                     if np.iinfo(d).max >= n_objects)
         raise ConfigError(
             f"output.dtype: {dtype} holds ids up to {info.max} but the image has {n_objects} "
