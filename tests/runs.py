@@ -131,3 +131,8 @@ def custom_config(store: Path, workdir: Path, kwargs: dict[str, Any], tile: list
         "connectivity": kwargs.get("connectivity", 1),
     }
 
+
+def readme_python(section: str) -> list[str]:
+    """The ```python blocks of one ``## section`` of the README, in order."""
+    text = (REPO / "README.md").read_text().split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", text, re.S)

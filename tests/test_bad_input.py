@@ -78,7 +78,15 @@ BAD_CONFIGS = {
     "connectivity-zero": ({"connectivity": 0}, ["connectivity", ">= 1"]),
     "output-store-inside-input": ({"output.store": "{store}/0"}, ["output.store", "inside"]),
     "label-name-a-path": ({"output.label_name": "../0"}, ["output.label_name", "letters, digits"]),
-    "output-dtype-unknown": ({"output.dtype": "int32"}, ["output.dtype", "uint8", "uint64"]),
+    "output-dtype-unknown": ({"output.dtype": "float32"}, ["output.dtype", "uint8", "uint64"]),
+    "output-layout-array-into-input": ({"output.layout": "array"}, ["output.layout", "output.store"]),
+    "output-layout-array-with-pyramid": ({"output.store": "{tmp}/labels.zarr", "output.layout": "array",
+                                          "pyramid.levels": 3}, ["pyramid.levels", "one resolution"]),
+    "staged-without-store": ({"method.name": "staged"}, ["method.staged.store", "required"]),
+    "staged-store-missing": ({"method.name": "staged", "method.staged.store": "{tmp}/missing.zarr"},
+                             ["method.staged", "no zarr array", "method.staged.component"]),
+    "staged-with-skip-empty": ({"method.name": "staged", "method.staged.store": "{tmp}/staged.zarr",
+                                "tiling.skip_empty": True}, ["tiling.skip_empty", "staged"]),
     "pyramid-method-unknown": ({"pyramid.method": "mean"}, ["pyramid.method", "mode", "nearest"]),
     "store-metadata-corrupt": ({"input.store": "{tmp}/corrupt.ome.zarr"}, ["input.store", "cannot be read"]),
     "store-level-missing": ({"input.store": "{tmp}/nolevel.ome.zarr"}, ["input.store", "level 0", "damaged"]),
@@ -114,6 +122,7 @@ def test_bad_config_stops_before_any_job(tmp_path: Path, small_image: Path, chan
     shutil.copytree(small_image, tmp_path / "corrupt.ome.zarr")
     (tmp_path / "corrupt.ome.zarr" / "zarr.json").write_text('{"zarr_format": 3, "node_type": "gro')
     (tmp_path / "image.tif").write_bytes(b"II*\x00")
+    zarr.create_array(str(tmp_path / "staged.zarr"), shape=(37, 45), dtype=np.uint16)
     shutil.copytree(small_image, tmp_path / "nolevel.ome.zarr")
     shutil.rmtree(tmp_path / "nolevel.ome.zarr" / "0")
     make_image(tmp_path / "nolevel1.ome.zarr", "cyx", (37, 45), 2, seed=3, levels=2)

@@ -18,11 +18,9 @@ of the tiled run must be at least the whole image's minus 0.01.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,38 +34,8 @@ from patchworks.io.images import write_image
 from patchworks.tiling.grid import TileGrid
 
 REPO = Path(__file__).resolve().parents[1]
-CACHE = REPO / ".cache"
-VENV = CACHE / "venv-models"
 STARDIST_MODEL = REPO / "models" / "stardist" / "nuclei2d"
 TOLERANCE = 0.01
-
-
-@pytest.fixture(scope="session")
-def python() -> Path:
-    """The models' environment (built with pip on first use, or when pyproject.toml changed)."""
-    stamp = VENV / "pyproject.sha256"
-    want = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
-    if not stamp.exists() or stamp.read_text() != want:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-        pip = subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "-e", f"{REPO}[models-cpu]"],
-                             capture_output=True, text=True)
-        assert pip.returncode == 0, pip.stderr[-3000:]
-        stamp.write_text(want)
-    return VENV / "bin" / "python"
-
-
-@pytest.fixture(scope="session")
-def cellpose_weights(python: Path) -> Path:
-    """Cellpose 3 weights converted from scellseg 0.1.8 (its sdist fetched from the registry once)."""
-    dest = CACHE / "models" / "scellseg_cellpose3.pth"
-    if not dest.exists():
-        sdist = dest.with_name("scellseg-0.1.8.tar.gz")
-        if not sdist.exists():
-            subprocess.run([str(python), "-m", "pip", "download", "-q", "--no-deps", "scellseg==0.1.8",
-                            "-d", str(sdist.parent)], check=True)
-        subprocess.run([str(python), str(REPO / "models/cellpose/convert_scellseg.py"), str(dest),
-                        "--source", str(sdist)], check=True)
-    return dest
 
 
 @dataclass(frozen=True)

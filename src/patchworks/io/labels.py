@@ -32,9 +32,12 @@ class LabelImage:
     factors: tuple[int, ...]  # per spatial axis, applied at each level
     dtype: str
     into_input: bool
+    layout: str = "ngff"  # or "array": one single-resolution array <root>/<name>, spatial axes only
 
     @property
     def path(self) -> Path:
+        if self.layout == "array":
+            return Path(self.root) / self.name
         return Path(self.root) / "labels" / self.name
 
     # geometry -----------------------------------------------------------------------------
@@ -45,11 +48,17 @@ class LabelImage:
         return tuple(math.ceil(s / f) for s, f in zip(self.grid.shape, self.scale_of(level)))
 
     def _full(self, spatial: tuple[Any, ...], fill: Any) -> tuple[Any, ...]:
+        if self.layout == "array":
+            return spatial
         it = iter(spatial)
         return tuple(next(it) if i in self.image.spatial_axes else fill for i in range(len(self.image.axes)))
 
     def shape(self, level: int) -> tuple[int, ...]:
         return self._full(self.spatial_shape(level), 1)
+
+    def spatial_chunks(self, level: int) -> tuple[int, ...]:
+        chunks = self.chunks(level)
+        return chunks if self.layout == "array" else tuple(chunks[i] for i in self.image.spatial_axes)
 
     def chunks(self, level: int) -> tuple[int, ...]:
         """Chunks that divide each tile's share of ``level``, so tiles never share a chunk."""
@@ -99,16 +108,23 @@ class LabelImage:
         return f"pyramid.levels: {aligned}"
 
     # arrays ------------------------------------------------------------------------------
+    def level_path(self, level: int) -> Path:
+        return self.path if self.layout == "array" else self.path / str(level)
+
     def array(self, level: int, mode: str = "r+") -> zarr.Array:
-        return zarr.open_array(str(self.path / str(level)), mode=mode)
+        return zarr.open_array(str(self.level_path(level)), mode=mode)
 
     def create_level(self, level: int) -> zarr.Array:
-        """(Re)create the empty array of ``level``."""
+        """(Re)create the empty array of ``level`` (the array layout keeps the array's attributes)."""
         kwargs: dict[str, Any] = {}
         if self.image.zarr_format == 3:
-            kwargs["dimension_names"] = [a.name for a in self.image.axes]
+            axes = [self.image.axes[i] for i in self.image.spatial_axes] if self.layout == "array" \
+                else self.image.axes
+            kwargs["dimension_names"] = [a.name for a in axes]
+        if self.layout == "array" and self.path.exists():
+            kwargs["attributes"] = self.array(0, mode="r").attrs.asdict()
         return zarr.create_array(
-            str(self.path / str(level)),
+            str(self.level_path(level)),
             shape=self.shape(level),
             chunks=self.chunks(level),
             dtype=self.dtype,
@@ -120,7 +136,7 @@ class LabelImage:
 
     def remove_levels_from(self, level: int) -> None:
         """Delete arrays of ``level`` and deeper (left over from a run with more levels)."""
-        if self.path.exists():
+        if self.layout == "ngff" and self.path.exists():
             for child in self.path.iterdir():
                 if child.is_dir() and child.name.isdigit() and int(child.name) >= level:
                     shutil.rmtree(child)
@@ -173,7 +189,7 @@ class LabelImage:
     def record(self) -> dict[str, Any]:
         """Our record in the label group's attributes ({} if not written by patchworks)."""
         try:
-            attrs = zarr.open_group(str(self.path), mode="r").attrs.asdict()
+            attrs = zarr.open(str(self.path), mode="r").attrs.asdict()
         except Exception:
             return {}
         return attrs.get(OWNER_KEY, {})
@@ -195,6 +211,10 @@ class LabelImage:
                 raise ConfigError(overwrite_message(self))
             shutil.rmtree(self.path)
         zarr.open_group(self.root, mode="a", zarr_format=self.image.zarr_format)
+        if self.layout == "array":  # no group to hold the owner: the array itself does
+            target = self.array(0) if self.path.exists() else self.create_level(0)
+            target.attrs.put({OWNER_KEY: {"workdir": workdir, "complete": False}})
+            return
         self._set_listed(False)
         zarr.open_group(str(self.path), mode="a", zarr_format=self.image.zarr_format).attrs.put(
             {OWNER_KEY: {"workdir": workdir, "complete": False}}
@@ -202,6 +222,9 @@ class LabelImage:
 
     def publish(self, workdir: str) -> None:
         """Write the NGFF metadata and list the label image: it is complete."""
+        if self.layout == "array":
+            self.array(0).attrs.put({OWNER_KEY: {"workdir": str(Path(workdir).resolve()), "complete": True}})
+            return
         attrs = self._versioned({"multiscales": [self.multiscales()], "image-label": self.image_label()})
         attrs[OWNER_KEY] = {"workdir": str(Path(workdir).resolve()), "complete": True}
         zarr.open_group(str(self.path), mode="a").attrs.put(attrs)
@@ -240,7 +263,7 @@ def check_dtype_fits(n_objects: int, dtype: str) -> None:
     info = np.iinfo(np.dtype(dtype))
     if n_objects > info.max:
         kind = np.dtype(dtype).kind
-        fits = next(d for d in (f"{kind}int{b}" if kind == "i" else f"uint{b}" for b in (8, 16, 32, 64))
+        fits = next(d for d in (f"int{b}" if kind == "i" else f"uint{b}" for b in (8, 16, 32, 64))
                     if np.iinfo(d).max >= n_objects)
         raise ConfigError(
             f"output.dtype: {dtype} holds ids up to {info.max} but the image has {n_objects} "

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from . import cellpose, custom, stardist, threshold
+from . import cellpose, custom, staged, stardist, threshold
 
 TileFn = Callable[[np.ndarray], np.ndarray]
 
@@ -29,6 +29,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any], Context], TileFn]] = {
     "custom": custom.build,
     "cellpose": cellpose.build,
     "stardist": stardist.build,
+    "staged": staged.build,
 }
 MODEL_METHODS = ("cellpose", "stardist")
 

@@ -6,8 +6,6 @@ a workflow run with the same config write the same labels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +13,18 @@ from ..io import atomic
 from ..methods import TileFn
 from . import steps
 from .config import validate_config
+from .executor import Tasks
 from .plan import Plan
 
 
-def _map(fn: Callable[..., None], args: Iterable[tuple[Any, ...]], workers: int,
-         pool_class: type[Executor] = ProcessPoolExecutor) -> None:
-    if workers <= 1:
-        for a in args:
-            fn(*a)
-        return
-    with pool_class(workers) as pool:
-        for f in [pool.submit(fn, *a) for a in args]:
-            f.result()
-
-
-def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None) -> Plan:
+def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
+        stage_workers: int | None = None, client: Any = None, progress: bool = False) -> Plan:
     """Validate ``config`` and run every step; returns the plan (paths, geometry, labels).
 
-    ``fn`` replaces the configured method (any Python callable); its tiles run in threads,
-    so it need not be picklable.
+    Per-tile steps run in ``workers`` processes (``stage_workers`` for the stage step), or on the
+    dask.distributed ``client``'s workers when one is given; ``progress`` shows a bar per step.
+    ``fn`` replaces the configured method (any Python callable); without a client its tiles run
+    in threads, so it need not be picklable.
     """
     config = validate_config(config)
     plan = Plan(config)
@@ -51,18 +42,20 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None) -> P
     normalization = plan.path("normalization.json") if plan.needs_normalization_job and fn is None else None
     if normalization:
         steps.normalization(config, normalization)
+    tasks = Tasks(workers, client, progress)
     tiles = range(plan.grid.n_tiles)
     stage_files = [plan.path("stage", f"{t}.json") for t in tiles]
-    stage_pool = ThreadPoolExecutor if fn else ProcessPoolExecutor
-    _map(steps.stage, [(config, t, threshold, normalization, stage_files[t], fn) for t in tiles], workers,
-         stage_pool)
+    shared_fn = tasks.share(fn)
+    tasks.map(steps.stage, [(config, t, threshold, normalization, stage_files[t], shared_fn) for t in tiles],
+              "stage", threads=fn is not None, workers=stage_workers)
     face_files = [plan.path("faces", f"{t}-{a}.npy") for t, a in plan.grid.faces()]
-    _map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], workers)
+    tasks.map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], "faces")
     steps.cc(config, stage_files, face_files, plan.path("cc.json"))
     steps.label_image(config, plan.path("label_image.json"))
-    _map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], workers)
+    tasks.map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], "write labels")
     steps.pyramid_init(config, plan.path("pyramid.json"))
-    _map(steps.pyramid, [(config, t, plan.path("pyramid", f"{t}.json")) for t in tiles], workers)
+    if plan.label.levels > 1:
+        tasks.map(steps.pyramid, [(config, t, plan.path("pyramid", f"{t}.json")) for t in tiles], "pyramid")
     steps.publish(config, plan.path("cc.json"), plan.path("published.json"))
     return plan
 
@@ -74,7 +67,7 @@ def convert(config: dict[str, Any], workers: int = 1) -> Plan:
     init = plan.path("convert_init.json")
     steps.convert_init(config, init)
     regions = range(atomic.read_json(init)["regions"])
-    _map(steps.convert_region,
-         [(config, r, init, plan.path("convert", f"{r}.json")) for r in regions], workers)
+    Tasks(workers).map(steps.convert_region,
+                       [(config, r, init, plan.path("convert", f"{r}.json")) for r in regions], "convert")
     steps.convert_finish(config, init, plan.input_marker)
     return Plan(config)

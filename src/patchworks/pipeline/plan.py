@@ -24,6 +24,7 @@ from ..methods import (
     model_to_fetch,
     needs_image_threshold,
     needs_intensity_range,
+    staged,
     uses_gpu,
 )
 from ..methods.cellpose import check_eval_kwargs
@@ -72,6 +73,12 @@ class Plan:
 
     def source(self) -> ImageSource:
         return ImageSource(self.image, self.config["input"]["channel"], self.config["input"]["timepoint"])
+
+    def tile_source(self) -> ImageSource:
+        """What the stage step segments: the image, or the per-tile labels of method staged."""
+        if self.config["method"]["name"] == "staged":
+            return staged.source(self.config["method"]["staged"], self.image)
+        return self.source()
 
     @cached_property
     def grid(self) -> TileGrid:
@@ -150,7 +157,7 @@ class Plan:
             return auto_tile_shape(self.image.spatial_shape, self.image.dtype, use_gpu=gpu,
                                    budget_bytes=budget_mb << 20 if budget_mb else None,
                                    bytes_per_voxel=per_voxel, multiple_of=chunks,
-                                   base_bytes=base)
+                                   base_bytes=base, require_gpu=True)
         except RuntimeError as err:
             raise ConfigError(f"tiling.tile_shape: auto with a GPU method, but {err}: set "
                               "tiling.gpu_memory_mb to a stage job's GPU memory") from err
@@ -170,7 +177,7 @@ class Plan:
         label = LabelImage(
             root=str(out["store"] or self.store), name=out["label_name"],
             image=self.image, grid=self.grid, levels=levels, factors=factors, dtype=out["dtype"],
-            into_input=into_input,
+            into_input=into_input, layout=out["layout"],
         )
         label.check_alignment()
         return label
@@ -181,6 +188,14 @@ class Plan:
         NGFF requires a label image in the image's store to have as many levels as the image.
         """
         pyr, level, image = self.config["pyramid"], self.config["input"]["level"], self.image
+        if self.config["output"]["layout"] == "array":
+            if into_input:
+                raise ConfigError("output.layout: array writes one plain array, which cannot go into the "
+                                  "image's store; set output.store, or use layout ngff")
+            if pyr["levels"] not in ("auto", 1):
+                raise ConfigError(f"pyramid.levels: {pyr['levels']} but output.layout array holds one "
+                                  "resolution; use 1 or auto, or layout ngff")
+            return 1, (1,) * len(image.spatial_axes)
         if into_input and level > 0:
             raise ConfigError(
                 f"input.level: {level} cannot be written into the input store: NGFF labels there "
@@ -250,6 +265,8 @@ class Plan:
             raise ConfigError("stitch.mode: iou compares predictions in the overlap band, but "
                               f"tiling.overlap is {list(self.grid.overlap)}; set tiling.overlap >= 1 "
                               "(about an object's diameter), or stitch.mode: touch")
+        if self.config["method"]["name"] == "staged":
+            staged.check(self.config, self.image, self.label.path)
         if method and self.config["method"]["name"] == "custom":
             if not self.config["method"]["custom"]["function"]:
                 raise ConfigError("method.custom.function: required when method.name is 'custom'; "

@@ -17,6 +17,7 @@ from ..merge.downsample import downsample
 from ..merge.faces import face_pairs, face_pairs_iou
 from ..merge.table import RelabelTable, apply_lut, build_table
 from ..methods import Context, TileFn, build_method, uses_gpu
+from ..segment.occupancy import region_peaks
 from ..segment.stage import stage_tile
 from ..segment.thresholds import Threshold, is_empty, peak
 from . import demo
@@ -71,7 +72,7 @@ def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = 
     plan.label.reserve(str(plan.workdir))
     zarr.create_array(
         plan.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
-        chunks=tuple(plan.label.chunks(0)[i] for i in plan.image.spatial_axes), overwrite=True,
+        chunks=plan.label.spatial_chunks(0), overwrite=True,
     )
     atomic.write_json(output, {"shape": plan.grid.shape, "tile_shape": plan.grid.tile_shape,
                                "tiles": plan.grid.n_tiles, "counts": plan.grid.counts})
@@ -133,9 +134,9 @@ def empty_threshold(config: dict[str, Any], threshold_file: str | None) -> Thres
 def occupancy(config: dict[str, Any], tile: int, threshold_file: str | None, output: str) -> None:
     """Whether a tile is empty, decided on a CPU before its stage job asks for a GPU."""
     plan = Plan(config)
-    block = plan.source().read(plan.grid.halo(tile))
-    atomic.write_json(output, {"tile": tile, "max": peak(block),
-                               "empty": is_empty(block, empty_threshold(config, threshold_file))})
+    peaks = region_peaks(plan.source(), plan.grid.halo(tile))  # a few chunks at a time
+    atomic.write_json(output, {"tile": tile, "max": peak(peaks),
+                               "empty": is_empty(peaks, empty_threshold(config, threshold_file))})
 
 
 def tile_needs_gpu(config: dict[str, Any], occupancy_file: str | None) -> int:
@@ -155,7 +156,7 @@ def stage(config: dict[str, Any], tile: int, threshold_file: str | None, normali
     empty = empty_threshold(config, threshold_file)
     stage_store = zarr.open_array(plan.stage_store, mode="r+")
     bands = plan.path("bands", f"{tile}.npz") if plan.keeps_bands else None
-    result = stage_tile(plan.source(), plan.grid, tile, fn, stage_store, empty, bands)
+    result = stage_tile(plan.tile_source(), plan.grid, tile, fn, stage_store, empty, bands)
     atomic.write_json(output, result)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -15,6 +16,8 @@ from ..io.ngff import ImageSource
 from ..methods import TileFn
 from ..tiling.grid import TileGrid
 from .thresholds import Threshold, is_empty
+
+logger = logging.getLogger(__name__)
 
 
 def describe_tile(grid: TileGrid, tile: int) -> str:
@@ -66,6 +69,7 @@ def stage_tile(
     region = grid.halo(tile)
     block = read_block(source, region, getattr(fn, "extra_channels", ()))
     spatial = block.shape[:grid.ndim]
+    logger.info("%s: block (tile with halo) of shape %s", describe_tile(grid, tile), block.shape)
     t1 = time.perf_counter()
     core = grid.core_within_halo(tile)
     skipped = empty_threshold is not None and is_empty(block, empty_threshold)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,37 +43,74 @@ def memory_limit_bytes() -> int:
     return min(limits)
 
 
-def gpu_memory_bytes() -> int | None:
-    """Free memory of the smallest visible GPU (NVML), or None without a GPU or driver."""
+def _visible(pynvml: Any) -> list[int]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    count = pynvml.nvmlDeviceGetCount()
+    indices = [int(i) for i in visible.split(",") if i.strip().isdigit()] if visible else range(count)
+    return [i for i in indices if i < count]
+
+
+def _with_nvml(query: Callable[[Any], Any], default: Any) -> Any:
     try:
         import pynvml
 
         pynvml.nvmlInit()
     except Exception:
-        return None
+        return default
     try:
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        count = pynvml.nvmlDeviceGetCount()
-        indices = [int(i) for i in visible.split(",") if i.strip().isdigit()] if visible else range(count)
-        free = [pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).free
-                for i in indices if i < count]
-        return min(free) if free else None
+        return query(pynvml)
     finally:
         pynvml.nvmlShutdown()
 
 
+def visible_gpus() -> list[int]:
+    """NVML indices of the GPUs this process may use (CUDA_VISIBLE_DEVICES), [] without a GPU or driver."""
+    return _with_nvml(_visible, [])
+
+
+def gpu_memory_bytes() -> int | None:
+    """Free memory of the smallest visible GPU (NVML), or None without a GPU or driver."""
+    def smallest_free(pynvml: Any) -> int | None:
+        free = [pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).free
+                for i in _visible(pynvml)]
+        return min(free) if free else None
+
+    return _with_nvml(smallest_free, None)
+
+
+def memory_budget(use_gpu: bool, require_gpu: bool = False) -> tuple[int, bool]:
+    """The memory to size a job against and whether it is a GPU's: with ``use_gpu`` the GPU's free
+    memory; without a GPU, this machine's memory, with a warning (as Cellpose falls back to the CPU),
+    or a RuntimeError with ``require_gpu``."""
+    if use_gpu:
+        gpu = gpu_memory_bytes()
+        if gpu is not None:
+            return gpu, True
+        if require_gpu:
+            raise RuntimeError("use_gpu: no GPU found (NVML); give the GPU's memory as budget_bytes")
+        warnings.warn("use_gpu=True but no GPU was found (NVML): sizing against this machine's memory "
+                      "instead", stacklevel=3)
+    return memory_limit_bytes(), False
+
+
+def worker_count(job_bytes: int, cores: int | None = None) -> int:
+    """How many jobs of ``job_bytes`` may run at once here: one core left free, and at most
+    ``SAFETY`` of the memory this process may use."""
+    cores = cores or os.cpu_count() or 1
+    by_memory = int(SAFETY * memory_limit_bytes() // max(job_bytes, 1))
+    return max(1, min(cores - 1, by_memory))
+
+
 def auto_tile_shape(shape: tuple[int, ...], dtype: object = np.uint16, *, use_gpu: bool = False,
                     budget_bytes: int | None = None, bytes_per_voxel: float | None = None,
-                    base_bytes: int = 0, multiple_of: tuple[int, ...] | None = None) -> tuple[int, ...]:
+                    base_bytes: int = 0, multiple_of: tuple[int, ...] | None = None,
+                    require_gpu: bool = False) -> tuple[int, ...]:
     """The largest near-cubic tile whose stage job fits ``budget_bytes`` (default: the memory this
-    process may use, or the GPU's free memory with ``use_gpu``; half of it, less ``base_bytes``, for
-    the tile), at most the image, each side a multiple of ``multiple_of`` (e.g. the storage chunks)
-    where the image allows."""
+    process may use, or the GPU's free memory with ``use_gpu``, see :func:`memory_budget`; half of
+    it, less ``base_bytes``, for the tile), at most the image, each side a multiple of
+    ``multiple_of`` (e.g. the storage chunks) where the image allows."""
     if budget_bytes is None:
-        gpu = gpu_memory_bytes() if use_gpu else None
-        if use_gpu and gpu is None:
-            raise RuntimeError("use_gpu: no GPU found (NVML); give the GPU's memory as budget_bytes")
-        budget_bytes = gpu if gpu is not None else memory_limit_bytes()
+        budget_bytes, _ = memory_budget(use_gpu, require_gpu)
     per_voxel = bytes_per_voxel or BYTES_PER_VOXEL["custom"] + np.dtype(dtype).itemsize
     voxels = max(1.0, (SAFETY * budget_bytes - base_bytes) / per_voxel)
     tile = list(shape)
@@ -91,14 +131,24 @@ def auto_tile_shape(shape: tuple[int, ...], dtype: object = np.uint16, *, use_gp
 
 def auto_tile_shape_cellpose(shape: tuple[int, ...], dtype: object = np.uint16, *, diameter: float = 30,
                              use_gpu: bool = True, budget_bytes: int | None = None) -> tuple[int, ...]:
-    """:func:`auto_tile_shape` for Cellpose, which rescales each tile by 30 / ``diameter`` first."""
+    """:func:`auto_tile_shape` for Cellpose, which rescales each tile by 30 / ``diameter`` first; with
+    ``use_gpu`` and no GPU, sized against this machine's memory (with a warning)."""
+    on_gpu = use_gpu
+    if budget_bytes is None:
+        budget_bytes, on_gpu = memory_budget(use_gpu)
     scale = (30 / diameter) ** 2
-    return auto_tile_shape(shape, dtype, use_gpu=use_gpu, budget_bytes=budget_bytes,
+    return auto_tile_shape(shape, dtype, budget_bytes=budget_bytes,
                            bytes_per_voxel=BYTES_PER_VOXEL["cellpose"] * scale,
-                           base_bytes=0 if use_gpu else BASE_BYTES["cellpose"])
+                           base_bytes=0 if on_gpu else BASE_BYTES["cellpose"])
 
 
-def auto_overlap(diameter: float, voxel_size: tuple[float, ...], tile: tuple[int, ...]) -> tuple[int, ...]:
-    """Two object diameters (physical units) in voxels along each axis, below the tile: an object cut
-    by a seam lies whole, with context, in the halo of the tiles on both sides."""
-    return tuple(min(math.ceil(2 * diameter / v), t - 1) for v, t in zip(voxel_size, tile))
+def auto_overlap(diameter: float, voxel_size: tuple[float, ...] | None = None,
+                 tile: tuple[int, ...] | None = None) -> int | tuple[int, ...]:
+    """Two object diameters in voxels: an object cut by a seam lies whole, with context, in the halo
+    of the tiles on both sides. ``auto_overlap(diameter)`` takes the diameter in voxels and gives one
+    number; with ``voxel_size`` the diameter is in physical units and the overlap is per axis (below
+    ``tile`` when given)."""
+    if voxel_size is None:
+        return math.ceil(2 * diameter)
+    tile = tile or (math.inf,) * len(voxel_size)
+    return tuple(int(min(math.ceil(2 * diameter / v), t - 1)) for v, t in zip(voxel_size, tile))
