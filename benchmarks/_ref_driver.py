@@ -71,9 +71,9 @@ def merge(
     """What tile_process does after staging: zarr-native merge to a scratch store, then the NGFF
     label pyramid written into the input store (write_labels)."""
     import dask.array as da
-    from patchworks.plugins.ome_zarr import write_labels
 
     from patchworks import merge_tile_labels
+    from patchworks.plugins.ome_zarr import write_labels
 
     t0 = time.perf_counter()
     merged = merge_tile_labels(
