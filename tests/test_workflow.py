@@ -65,7 +65,7 @@ def expected_jobs(spatial: tuple[int, ...], tile: tuple[int, ...], otsu: bool) -
     n = math.prod(counts)
     faces = sum((c - 1) * n // c for c in counts)  # (tile, axis) pairs with a + neighbour
     jobs = {"prepare": 1, "stage": n, "faces": faces, "cc": 1, "label_image": 1, "relabel": n,
-            "pyramid_init": 1, "pyramid": n, "publish": 1, "all": 1}
+            "pyramid": 1, "publish": 1, "all": 1}
     if otsu:
         jobs["threshold"] = 1
     return {k: v for k, v in jobs.items() if v}

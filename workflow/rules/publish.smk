@@ -2,7 +2,7 @@ rule publish:
     """Write the NGFF metadata and list the label image in the image's labels group."""
     input:
         cc=plan.path("cc.json"),
-        tiles=expand(plan.path("pyramid", "{tile}.json"), tile=TILES),
+        tiles=expand(plan.path("relabel", "{tile}.json"), tile=TILES),
     output:
         plan.path("published.json"),
     log:

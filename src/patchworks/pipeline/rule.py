@@ -35,8 +35,7 @@ STEPS: dict[str, Step] = {
     "cc": lambda s: steps.cc(s.config, s.input.stage, s.input.faces, s.output[0]),
     "label_image": lambda s: steps.label_image(s.config, s.output[0]),
     "relabel": lambda s: steps.relabel(s.config, int(s.wildcards.tile), s.output[0]),
-    "pyramid_init": lambda s: steps.pyramid_init(s.config, s.output[0]),
-    "pyramid": lambda s: steps.pyramid(s.config, int(s.wildcards.tile), s.output[0]),
+    "pyramid": lambda s: steps.pyramid(s.config, s.output[0]),
     "publish": lambda s: steps.publish(s.config, s.input.cc, s.output[0]),
 }
 
