@@ -72,7 +72,7 @@ def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = 
     plan.label.reserve(str(plan.workdir))
     zarr.create_array(
         plan.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
-        chunks=plan.label.spatial_chunks(0), overwrite=True,
+        chunks=plan.label.spatial_chunks(0), shards=plan.label.spatial_shards(0), overwrite=True,
     )
     atomic.write_json(output, {"shape": plan.grid.shape, "tile_shape": plan.grid.tile_shape,
                                "tiles": plan.grid.n_tiles, "counts": plan.grid.counts})
