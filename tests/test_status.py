@@ -101,7 +101,7 @@ def test_rerun_after_fix_runs_only_failed_tile_and_dependents(failed_run) -> Non
     (tmp / "broken").unlink()
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
-    reading = [(t, a) for t, a in plan.grid.faces() if FAILED_TILE in plan.grid.face_tiles(t, a)]
+    reading = [(t, a) for t, a in plan.grid.faces() if FAILED_TILE in plan.face_tiles(t, a)]
     assert {f"{t}-{a}" for t, a in plan.grid.faces()} - faces_done == {f"{t}-{a}" for t, a in reading}
     faces = {f"faces[tile={t}, axis={a}]" for t, a in reading}
     tiles = range(plan.grid.n_tiles)

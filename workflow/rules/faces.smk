@@ -1,7 +1,7 @@
 rule faces:
     """Label pairs touching across the face between a tile and its + neighbour along an axis."""
     input:
-        lambda w: [plan.path("stage", f"{t}.json") for t in plan.grid.face_tiles(int(w.tile), int(w.axis))],
+        lambda w: [plan.path("stage", f"{t}.json") for t in plan.face_tiles(int(w.tile), int(w.axis))],
     output:
         plan.path("faces", "{tile}-{axis}.npy"),
     params:

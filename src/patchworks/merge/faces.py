@@ -1,9 +1,9 @@
 """The ``faces`` step: label pairs that touch across one tile boundary face.
 
 A face job reads the last plane of a tile along ``axis`` and the first plane of the next tile,
-the latter widened by one voxel on every later axis. Comparing them at every neighbour offset
-that crosses the face finds face, edge and corner contacts alike, so no extra jobs are needed
-for edges or corners: each contact is found by exactly one job, that of the face it crosses
+the latter widened (for connectivity > 1) by one voxel on every later axis. Comparing them at
+every neighbour offset that crosses the face finds face, edge and corner contacts alike, so no
+extra jobs are needed for edges or corners: each contact is found by exactly one job, that of the face it crosses
 along the first axis on which its two tiles differ (from the lower tile's side).
 """
 
@@ -34,10 +34,11 @@ def face_pairs(stage: zarr.Array, grid: TileGrid, tile: int, axis: int, connecti
     core = grid.core(tile)
     plane = core[axis].stop
     a_region = tuple(slice(plane - 1, plane) if ax == axis else s for ax, s in enumerate(core))
+    reach = 1 if connectivity > 1 else 0  # edge and corner contacts reach the neighbours' tiles
     b_region = tuple(
         slice(plane, plane + 1) if ax == axis
         else s if ax < axis  # contacts into other tiles along earlier axes belong to their jobs
-        else slice(max(s.start - 1, 0), min(s.stop + 1, n))
+        else slice(max(s.start - reach, 0), min(s.stop + reach, n))
         for ax, (s, n) in enumerate(zip(core, grid.shape))
     )
     a = chunked.read(stage, a_region)  # a plane: decodes a few chunks at a time

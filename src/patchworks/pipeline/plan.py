@@ -242,6 +242,13 @@ class Plan:
             return "iou" if self.config["method"]["name"] in MODEL_METHODS else "touch"
         return mode
 
+    def face_tiles(self, tile: int, axis: int) -> list[int]:
+        """Tiles whose staged labels the job of face ``(tile, axis)`` reads: the two tiles of the face,
+        and for touch stitching at connectivity > 1 the neighbours its widened plane reaches."""
+        if self.stitch == "touch" and self.connectivity > 1:
+            return self.grid.face_tiles(tile, axis)
+        return [tile, self.grid.neighbour(tile, axis)]
+
     @property
     def keeps_bands(self) -> bool:
         """Stage jobs keep their prediction in the overlap band: for iou stitching, and always for

@@ -87,7 +87,8 @@ class TileGrid:
         return self.flat(tuple(index))
 
     def face_tiles(self, tile: int, axis: int) -> list[int]:
-        """Tiles whose voxels the job of face ``(tile, axis)`` reads (see :mod:`patchworks.merge.faces`)."""
+        """Tiles whose voxels the job of face ``(tile, axis)`` reads at connectivity > 1: the face's two
+        tiles and the neighbours its widened plane reaches (see :mod:`patchworks.merge.faces`)."""
         index = self.index(tile)
         ranges = [
             [i + 1] if ax == axis else [i] if ax < axis else [j for j in (i - 1, i, i + 1) if 0 <= j < n]
