@@ -3,8 +3,8 @@
 A face job reads the last plane of a tile along ``axis`` and the first plane of the next tile,
 the latter widened (for connectivity > 1) by one voxel on every later axis. Comparing them at
 every neighbour offset that crosses the face finds face, edge and corner contacts alike, so no
-extra jobs are needed for edges or corners: each contact is found by exactly one job, that of the face it crosses
-along the first axis on which its two tiles differ (from the lower tile's side).
+extra jobs are needed for edges or corners: each contact is found by exactly one job, that of the
+face it crosses along the first axis on which its two tiles differ (from the lower tile's side).
 """
 
 from __future__ import annotations
