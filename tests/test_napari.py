@@ -128,7 +128,7 @@ def test_readme_convert_then_view(tmp_path: Path, display: str, monkeypatch: pyt
     run = subprocess.run([sys.executable, "-c", VIEW], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     views = json.loads(run.stdout.strip().splitlines()[-1])
-    stored = zarr.open_array("scan.zarr/labels/labels/0", mode="r")[0]
+    stored = zarr.open_array("scan.zarr/labels/labels/0", mode="r")[...]
     assert stored.max() > 5
 
     readme = views["readme"]

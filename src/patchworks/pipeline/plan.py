@@ -177,7 +177,7 @@ class Plan:
         label = LabelImage(
             root=str(out["store"] or self.store), name=out["label_name"],
             image=self.image, grid=self.grid, levels=levels, factors=factors, dtype=out["dtype"],
-            into_input=into_input, layout=out["layout"],
+            into_input=into_input, layout=out["layout"], image_level=self.config["input"]["level"],
         )
         label.check_alignment()
         return label

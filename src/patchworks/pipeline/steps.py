@@ -72,7 +72,7 @@ def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = 
     plan.label.reserve(str(plan.workdir))
     zarr.create_array(
         plan.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
-        chunks=plan.label.spatial_chunks(0), overwrite=True,
+        chunks=plan.label.chunks(0), overwrite=True,
     )
     atomic.write_json(output, {"shape": plan.grid.shape, "tile_shape": plan.grid.tile_shape,
                                "tiles": plan.grid.n_tiles, "counts": plan.grid.counts})
@@ -202,7 +202,7 @@ def relabel(config: dict[str, Any], tile: int, output: str) -> None:
     region = plan.grid.core(tile)
     staged = chunked.read(zarr.open_array(plan.stage_store, mode="r"), region)
     labels = apply_lut(lut, staged)
-    chunked.write(plan.label.array(0), plan.label.selection(region), labels)
+    chunked.write(plan.label.array(0), region, labels)
     atomic.write_json(output, {"tile": tile, "digest": digest(labels), "seconds": time.perf_counter() - t0})
 
 
@@ -221,11 +221,11 @@ def pyramid(config: dict[str, Any], tile: int, output: str) -> None:
     t0 = time.perf_counter()
     plan = Plan(config)
     label = plan.label
-    data = chunked.read(label.array(0, mode="r"), label.selection(label.grid.core(tile)))
+    data = chunked.read(label.array(0, mode="r"), label.grid.core(tile))
     digests = {}
     for level in range(1, label.levels):
         data = downsample(data, label.factors, config["pyramid"]["method"])
-        chunked.write(label.array(level), label.selection(label.tile_share(tile, level)), data)
+        chunked.write(label.array(level), label.tile_share(tile, level), data)
         digests[str(level)] = digest(data)
     atomic.write_json(output, {"tile": tile, "digests": digests, "seconds": time.perf_counter() - t0})
 
@@ -233,7 +233,7 @@ def pyramid(config: dict[str, Any], tile: int, output: str) -> None:
 def publish(config: dict[str, Any], cc_summary: str, output: str) -> None:
     """Write the NGFF metadata and list the label image: only now does it look complete."""
     plan = Plan(config)
-    plan.label.publish(str(plan.workdir))
     summary = atomic.read_json(cc_summary)
+    plan.label.publish(str(plan.workdir), summary["objects"])
     atomic.write_json(output, {"labels": str(Path(plan.label.path)), "objects": summary["objects"],
                                "levels": plan.label.levels})
