@@ -2,7 +2,8 @@
 # Steps: [demo] or [convert_init -> convert (per slab of tiles) -> convert_finish] (a microscope file)
 #        -> prepare -> [fetch_model] [threshold] [normalization] [occupancy per tile]
 #        -> stage (per tile) -> faces (per tile face)
-#        -> cc -> label_image -> relabel (per tile) -> pyramid_init -> pyramid (per tile) -> publish
+#        -> cc -> [measure] label_image -> relabel (per tile) -> pyramid_init -> pyramid (per tile)
+#        -> publish
 import sys
 
 from snakemake.utils import min_version, validate
@@ -38,6 +39,7 @@ include: "workflow/rules/occupancy.smk"
 include: "workflow/rules/stage.smk"
 include: "workflow/rules/faces.smk"
 include: "workflow/rules/cc.smk"
+include: "workflow/rules/measure.smk"
 include: "workflow/rules/label_image.smk"
 include: "workflow/rules/relabel.smk"
 include: "workflow/rules/pyramid.smk"

@@ -42,7 +42,8 @@ def merge(config_file: str, workers: int) -> dict:
     t3 = time.perf_counter()
     steps.pyramid_init(config, plan.path("pyramid.json"))
     _map(steps.pyramid, [(config, t, plan.path("pyramid", f"{t}.json")) for t in tiles], workers)
-    steps.publish(config, plan.path("cc.json"), plan.path("published.json"))
+    steps.measure(config, plan.objects_file)
+    steps.publish(config, plan.path("cc.json"), plan.objects_file, plan.path("published.json"))
     t4 = time.perf_counter()
     return {"seconds": t4 - t0, "faces": t1 - t0, "cc": t2 - t1, "relabel": t3 - t2, "pyramid": t4 - t3}
 

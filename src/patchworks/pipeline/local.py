@@ -51,12 +51,13 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
     face_files = [plan.path("faces", f"{t}-{a}.npy") for t, a in plan.grid.faces()]
     tasks.map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], "faces")
     steps.cc(config, stage_files, face_files, plan.path("cc.json"))
+    steps.measure(config, plan.objects_file)
     steps.label_image(config, plan.path("label_image.json"))
     tasks.map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], "write labels")
     steps.pyramid_init(config, plan.path("pyramid.json"))
     if plan.label.levels > 1:
         tasks.map(steps.pyramid, [(config, t, plan.path("pyramid", f"{t}.json")) for t in tiles], "pyramid")
-    steps.publish(config, plan.path("cc.json"), plan.path("published.json"))
+    steps.publish(config, plan.path("cc.json"), plan.objects_file, plan.path("published.json"))
     return plan
 
 

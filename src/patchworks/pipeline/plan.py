@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from ..io import atomic
 from ..io.labels import LabelImage, overwrite_message
 from ..io.ngff import ImageInfo, ImageSource, fixed_indices, read_image_info, zarr_chunks
+from ..measure.objects import Geometry
 from ..methods import (
     MODEL_METHODS,
     is_path,
@@ -124,6 +125,15 @@ class Plan:
     @property
     def voxel_size(self) -> tuple[float, ...]:
         return tuple(self.image.scale[i] for i in self.image.spatial_axes)
+
+    @property
+    def geometry(self) -> Geometry:
+        """The spatial calibration of the segmented level: object volumes and centroids in its units."""
+        spatial = self.image.spatial_axes
+        units = {self.image.axes[i].unit for i in spatial}
+        translation = tuple(self.image.translation[i] for i in spatial)
+        return Geometry(self.image.spatial_names, self.voxel_size, translation,
+                        units.pop() if len(units) == 1 else None)
 
     def object_diameter(self) -> float:
         """The object diameter for overlap auto, in physical units."""
@@ -375,3 +385,12 @@ class Plan:
     @property
     def table_dir(self) -> str:
         return self.path("table")
+
+    def measures_file(self, tile: int) -> str:
+        """The stage job's partial measurements of its tile's labels."""
+        return self.path("measures", f"{tile}.npz")
+
+    @property
+    def objects_file(self) -> str:
+        """The object table as the measure job writes it (publish copies it beside the labels)."""
+        return self.path("objects.parquet")

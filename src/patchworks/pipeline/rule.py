@@ -37,7 +37,8 @@ STEPS: dict[str, Step] = {
     "relabel": lambda s: steps.relabel(s.config, int(s.wildcards.tile), s.output[0]),
     "pyramid_init": lambda s: steps.pyramid_init(s.config, s.output[0]),
     "pyramid": lambda s: steps.pyramid(s.config, int(s.wildcards.tile), s.output[0]),
-    "publish": lambda s: steps.publish(s.config, s.input.cc, s.output[0]),
+    "measure": lambda s: steps.measure(s.config, s.output[0]),
+    "publish": lambda s: steps.publish(s.config, s.input.cc, s.input.objects, s.output[0]),
 }
 
 
