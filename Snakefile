@@ -2,8 +2,8 @@
 # Steps: [demo] or [convert_init -> convert (per slab of tiles) -> convert_finish] (a microscope file)
 #        -> prepare -> [fetch_model] [threshold] [normalization] [occupancy per tile]
 #        -> stage (per tile) -> faces (per tile face)
-#        -> cc -> [measure] label_image -> relabel (per tile) -> pyramid_init -> pyramid (per tile)
-#        -> publish
+#        -> cc -> measure (the object table), and label_image -> relabel (per tile) -> pyramid_init
+#        -> pyramid (per tile) -> publish -> figures (the report's pictures)
 import sys
 
 from snakemake.utils import min_version, validate
@@ -13,6 +13,9 @@ from patchworks.errors import ConfigError
 from patchworks.pipeline.status import failure_report
 
 min_version("9.0")
+
+
+report: "workflow/report/workflow.rst"
 
 
 # The shipped default (the demo) applies only when no --configfile is given, so a user's config
@@ -44,12 +47,14 @@ include: "workflow/rules/label_image.smk"
 include: "workflow/rules/relabel.smk"
 include: "workflow/rules/pyramid.smk"
 include: "workflow/rules/publish.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.publish.output,
+        rules.figures.output,
 
 
 onerror:

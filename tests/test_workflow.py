@@ -64,8 +64,8 @@ def expected_jobs(spatial: tuple[int, ...], tile: tuple[int, ...], otsu: bool) -
     counts = [math.ceil(s / t) for s, t in zip(spatial, tile)]
     n = math.prod(counts)
     faces = sum((c - 1) * n // c for c in counts)  # (tile, axis) pairs with a + neighbour
-    jobs = {"prepare": 1, "stage": n, "faces": faces, "cc": 1, "label_image": 1, "relabel": n,
-            "pyramid_init": 1, "pyramid": n, "publish": 1, "all": 1}
+    jobs = {"prepare": 1, "stage": n, "faces": faces, "cc": 1, "measure": 1, "label_image": 1, "relabel": n,
+            "pyramid_init": 1, "pyramid": n, "publish": 1, "figures": 1, "all": 1}
     if otsu:
         jobs["threshold"] = 1
     return {k: v for k, v in jobs.items() if v}

@@ -5,6 +5,7 @@ Built at Snakefile parse time (metadata reads only) and again inside each job.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -389,6 +390,19 @@ class Plan:
     def measures_file(self, tile: int) -> str:
         """The stage job's partial measurements of its tile's labels."""
         return self.path("measures", f"{tile}.npz")
+
+    def report_path(self, name: str) -> str:
+        """A file of the run's report (the figures step's outputs)."""
+        return self.path("report", name)
+
+    @property
+    def report_config(self) -> dict[str, Any]:
+        """The run's config as the report shows it: defaults filled in, the tiling as resolved; without
+        output.overwrite, which changes no result. Keys sorted: a rule's params compare as text."""
+        out = {k: v for k, v in self.config["output"].items() if k != "overwrite"}
+        tiling = {**self.config["tiling"], "tile_shape": list(self.grid.tile_shape),
+                  "overlap": list(self.grid.overlap)}
+        return json.loads(json.dumps({**self.config, "output": out, "tiling": tiling}, sort_keys=True))
 
     @property
     def objects_file(self) -> str:

@@ -38,6 +38,7 @@ STEPS: dict[str, Step] = {
     "pyramid_init": lambda s: steps.pyramid_init(s.config, s.output[0]),
     "pyramid": lambda s: steps.pyramid(s.config, int(s.wildcards.tile), s.output[0]),
     "measure": lambda s: steps.measure(s.config, s.output[0]),
+    "figures": lambda s: steps.figures(s.config, dict(s.output.items())),
     "publish": lambda s: steps.publish(s.config, s.input.cc, s.input.objects, s.output[0]),
 }
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 import zarr
 
 from ..io import atomic, chunked
@@ -246,6 +247,40 @@ def pyramid(config: dict[str, Any], tile: int, output: str) -> None:
         chunked.write(label.array(level), label.tile_share(tile, level), data)
         digests[str(level)] = digest(data)
     atomic.write_json(output, {"tile": tile, "digests": digests, "seconds": time.perf_counter() - t0})
+
+
+def figures(config: dict[str, Any], out: dict[str, str]) -> None:
+    """The report's pictures (overview, per-tile heatmaps, volume histogram, seam check) and the seam
+    check's numbers, from the published labels, the object table and the stage records; the config."""
+    import pyarrow.parquet as pq
+
+    from ..report import figures as fig
+    from ..report.seams import seam_check
+
+    plan = Plan(config)
+    names = plan.image.spatial_names
+    bbox = [f"bbox_{end}_{a}" for end in ("start", "stop") for a in names]
+    table = pq.read_table(plan.objects_file, columns=["volume", *bbox])
+    starts, stops = (np.stack([table[f"bbox_{end}_{a}"].to_numpy() for a in names], axis=1)
+                     .reshape(-1, len(names)) for end in ("start", "stop"))
+    check = seam_check(starts, stops, plan.grid, names)
+    fig.overview(plan, out["overview"])
+    records = [atomic.read_json(plan.path("stage", f"{t}.json")) for t in range(plan.grid.n_tiles)]
+    fig.tile_heatmaps(plan, records, out["tiles"])
+    unit = f"{plan.geometry.unit or 'voxel'}^{len(names)}"
+    fig.volume_histogram(table["volume"].to_numpy(), unit, config["filter"], out["volumes"])
+    fig.seam_figure(check, out["seams"])
+    atomic.write_text(out["seam_table"], seam_rows(check))
+    atomic.write_text(out["config"], yaml.safe_dump(plan.report_config))
+
+
+def seam_rows(check: dict[str, Any]) -> str:
+    """The seam check as tab-separated rows, one per seam."""
+    keys = ["axis", "position", "ends", "crossing", "rate", "control_position", "control_ends",
+            "control_crossing", "control_rate"]
+    rows = ["\t".join(keys)] + ["\t".join("" if s[k] is None else f"{s[k]:.4f}" if isinstance(s[k], float)
+                                          else str(s[k]) for k in keys) for s in check["seams"]]
+    return "\n".join(rows) + "\n"
 
 
 def publish(config: dict[str, Any], cc_summary: str, objects: str, output: str) -> None:

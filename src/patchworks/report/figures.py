@@ -1,0 +1,185 @@
+"""The figures of the run's report (the ``figures`` step): each reads a bounded amount of data.
+
+- overview: one plane of a low pyramid level of the image, the label outlines of the matching label
+  level and the tile grid, in the image's physical units;
+- tiles: per-tile object count and method time (from the stage records) as heatmaps;
+- volumes: the histogram of object volumes (from the object table);
+- seams: the seam check (:mod:`patchworks.report.seams`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.ngff import ImageSource, read_image_info
+
+OVERVIEW_PIXELS = 1024  # the overview uses the largest level that fits this in y and x (or the smallest)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def overview_level(shapes: Sequence[tuple[int, ...]]) -> int:
+    """The finest level whose last two axes fit OVERVIEW_PIXELS (else the coarsest)."""
+    fits = [k for k, s in enumerate(shapes) if max(s[-2:]) <= OVERVIEW_PIXELS]
+    return fits[0] if fits else len(shapes) - 1
+
+
+def outlines(labels: np.ndarray) -> np.ndarray:
+    """Pixels of a 2-D label plane that differ from a neighbour (4-connected) and are not background."""
+    edge = np.zeros(labels.shape, bool)
+    edge[1:] |= labels[1:] != labels[:-1]
+    edge[:-1] |= labels[:-1] != labels[1:]
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    return edge & (labels > 0)
+
+
+def _extent(shape: tuple[int, int], scale: Sequence[float], translation: Sequence[float]) -> list[float]:
+    """imshow's extent (left, right, bottom, top) of a plane whose voxel centres are at translation +
+    index * scale."""
+    (sy, sx), (ty, tx) = scale[-2:], translation[-2:]
+    return [tx - sx / 2, tx + (shape[1] - 0.5) * sx, ty + (shape[0] - 0.5) * sy, ty - sy / 2]
+
+
+def overview(plan: Any, path: str | Path) -> None:
+    """A low-resolution plane of the image (the middle z plane of a 3-D one) with the label outlines and
+    the tile grid, on the image's physical axes."""
+    plt = _pyplot()
+    label, image = plan.label, plan.image
+    k = overview_level([label.spatial_shape(level) for level in range(label.levels)])
+    level_image = read_image_info(image.store, overview_level(
+        [tuple(s[i] for i in image.spatial_axes) for s in image.level_shapes[label.image_level:]])
+        + label.image_level)
+    shape = label.spatial_shape(k)
+    middle = tuple(slice(s // 2, s // 2 + 1) for s in shape[:-2])  # the middle plane of a 3-D image
+    labels = np.asarray(label.array(k, mode="r")[middle + (slice(None), slice(None))]).reshape(shape[-2:])
+    source = ImageSource(level_image, plan.config["input"]["channel"], plan.config["input"]["timepoint"])
+    z = tuple(slice(math.floor(m.start * s / t), math.floor(m.start * s / t) + 1)
+              for m, s, t in zip(middle, source.shape, shape))
+    pixels = source.read(z + (slice(None), slice(None))).reshape(source.shape[-2:]).astype(np.float64)
+    finite = pixels[np.isfinite(pixels)]
+    low, high = np.percentile(finite, (1, 99.8)) if finite.size else (0, 1)
+    spatial = image.spatial_axes
+    scale_l, shift_l = label.level_transform(k)
+    fig, ax = plt.subplots(figsize=(8, 8 * shape[-2] / max(shape[-1], 1) + 0.6))
+    ax.imshow(pixels, cmap="gray", vmin=low, vmax=high if high > low else low + 1, interpolation="nearest",
+              extent=_extent(pixels.shape, [level_image.scale[i] for i in spatial],
+                             [level_image.translation[i] for i in spatial]))
+    edge = np.ma.masked_where(~outlines(labels), labels % 20)
+    ax.imshow(edge, cmap="tab20", vmin=0, vmax=19, interpolation="nearest",
+              extent=_extent(labels.shape, scale_l, shift_l))
+    scale0 = [image.scale[i] for i in spatial]
+    shift0 = [image.translation[i] for i in spatial]
+    for axis, draw in ((-2, ax.axhline), (-1, ax.axvline)):
+        for i in range(1, plan.grid.counts[axis]):
+            draw(shift0[axis] + (i * plan.grid.tile_shape[axis] - 0.5) * scale0[axis], color="yellow", lw=0.6)
+    unit = plan.geometry.unit or "voxels"
+    names = image.spatial_names
+    ax.set_xlabel(f"{names[-1]} ({unit})")
+    ax.set_ylabel(f"{names[-2]} ({unit})")
+    where = f", {names[0]} plane {shape[0] // 2} of {shape[0]}" if len(shape) == 3 else ""
+    ax.set_title(f"{plan.label.name}: level {k} ({shape[-2]} x {shape[-1]}{where}), "
+                 f"{plan.grid.n_tiles} tiles (yellow)")
+    _save(fig, path)
+
+
+def tile_heatmaps(plan: Any, records: Sequence[dict[str, Any]], path: str | Path) -> None:
+    """Staged labels and method seconds per tile, on the tile grid (a 3-D grid summed over its z tiles)."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    counts = np.zeros(plan.grid.n_tiles)
+    seconds = np.zeros(plan.grid.n_tiles)
+    for r in records:
+        counts[r["tile"]] = r["count"]
+        seconds[r["tile"]] = r["seconds"]["method"]
+    grid = plan.grid.counts
+    summed = len(grid) == 3 and grid[0] > 1
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
+    for ax, values, title in ((axes[0], counts, "labels per tile (before merging)"),
+                              (axes[1], seconds, "method time per tile (s)")):
+        field = values.reshape(grid)
+        field = field.sum(axis=0) if summed else field.reshape(grid[-2:])
+        shown = ax.imshow(field, cmap="viridis", interpolation="nearest")
+        fig.colorbar(shown, ax=ax, shrink=0.8)
+        if field.size <= 150:
+            for (i, j), v in np.ndenumerate(field):
+                ax.text(j, i, f"{v:.0f}" if values is counts else f"{v:.2g}", ha="center", va="center",
+                        color="white", fontsize=7)
+        ax.set_title(title + (f", summed over {grid[0]} z tiles" if summed else ""))
+        ax.set_xlabel("tile column")
+        ax.set_ylabel("tile row")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    _save(fig, path)
+
+
+def volume_histogram(volumes: np.ndarray, unit: str, bounds: dict[str, Any], path: str | Path) -> None:
+    """Histogram of object volumes (log-spaced bins when they span more than two decades)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    positive = volumes[volumes > 0]
+    if positive.size:
+        low, high = positive.min(), positive.max()
+        log = high > 100 * low
+        bins = np.geomspace(low, high * 1.0001, 50) if log else 50
+        ax.hist(positive, bins=bins, color="tab:blue")
+        if log:
+            ax.set_xscale("log")
+    for key in ("min_volume", "max_volume"):
+        if bounds.get(key) is not None:
+            ax.axvline(bounds[key], color="tab:red", ls="--", label=f"filter.{key} {bounds[key]:g}")
+    if any(bounds.get(k) is not None for k in ("min_volume", "max_volume")):
+        ax.legend()
+    ax.set_xlabel(f"object volume ({unit})")
+    ax.set_ylabel("objects")
+    ax.set_title(f"{len(volumes)} objects")
+    _save(fig, path)
+
+
+def seam_figure(check: dict[str, Any], path: str | Path) -> None:
+    """Per seam, the share of touching objects that end exactly there, next to its control plane's."""
+    plt = _pyplot()
+    seams = check["seams"]
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(seams) + 2), 4.5))
+    x = np.arange(len(seams))
+    rate = [s["rate"] if s["rate"] is not None else np.nan for s in seams]
+    control = [s["control_rate"] if s["control_rate"] is not None else np.nan for s in seams]
+    ax.bar(x - 0.2, rate, 0.4, label=f"at the seam (mean {_fmt(check['mean_rate'])})", color="tab:orange")
+    ax.bar(x + 0.2, control, 0.4, color="tab:gray",
+           label=f"control plane inside the tile (mean {_fmt(check['mean_control_rate'])})")
+    ax.set_xticks(x, [f"{s['axis']}={s['position']}" for s in seams], rotation=90, fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("objects ending there / touching")
+    ax.set_title("seam check: labels ending exactly at a seam vs at a plane inside the tiles"
+                 if seams else "seam check: a single tile has no seams")
+    ax.legend(loc="upper right", fontsize=8)
+    _save(fig, path)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _save(fig: Any, path: str | Path) -> None:
+    """Write ``fig`` as PNG, appearing only once complete (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=110, format="png")
+    os.replace(tmp, path)
+    _pyplot().close(fig)
