@@ -10,7 +10,7 @@ from typing import Any
 import dask.array as da
 import zarr
 
-from ..io.ngff import ImageInfo, ome_attrs, read_image_info
+from ..io.ngff import ImageInfo, listed_labels, ome_attrs, read_image_info
 
 
 def _levels(store: str | Path) -> list[ImageInfo]:
@@ -20,15 +20,6 @@ def _levels(store: str | Path) -> list[ImageInfo]:
 
 def _without(values: Sequence[Any], index: int | None) -> list[Any]:
     return [v for i, v in enumerate(values) if i != index]
-
-
-def listed_labels(store: str | Path) -> list[Path]:
-    """The label images listed in ``<store>/labels`` (NGFF), in their order."""
-    group = Path(store) / "labels"
-    if not group.exists():
-        return []
-    ngff, _ = ome_attrs(zarr.open_group(str(group), mode="r").attrs.asdict())
-    return [group / name for name in ngff.get("labels", [])]
 
 
 def channel_names(store: str | Path, image: ImageInfo) -> list[str] | None:
