@@ -154,7 +154,7 @@ def seam_figure(check: dict[str, Any], path: str | Path) -> None:
     """Per seam, the share of touching objects that end exactly there, next to its control plane's."""
     plt = _pyplot()
     seams = check["seams"]
-    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(seams) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(7, 0.35 * len(seams) + 2), 4.5))
     x = np.arange(len(seams))
     rate = [s["rate"] if s["rate"] is not None else np.nan for s in seams]
     control = [s["control_rate"] if s["control_rate"] is not None else np.nan for s in seams]
@@ -164,8 +164,8 @@ def seam_figure(check: dict[str, Any], path: str | Path) -> None:
     ax.set_xticks(x, [f"{s['axis']}={s['position']}" for s in seams], rotation=90, fontsize=7)
     ax.set_ylim(0, 1)
     ax.set_ylabel("objects ending there / touching")
-    ax.set_title("seam check: labels ending exactly at a seam vs at a plane inside the tiles"
-                 if seams else "seam check: a single tile has no seams")
+    ax.set_title("seam check: objects ending exactly at each seam\nvs at a plane inside the tile after it"
+                 if seams else "seam check: a single tile has no seams", fontsize=10)
     ax.legend(loc="upper right", fontsize=8)
     _save(fig, path)
 
