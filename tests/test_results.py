@@ -80,8 +80,7 @@ def test_seam_check_counts_from_the_label_image(workflow_run: FinishedRun, label
     def recount(axis: int, q: int) -> tuple[int, int]:
         before, after = (set(np.unique(np.take(labels, range(a, b), axis=axis))) - {0}
                          for a, b in ((0, q), (q, labels.shape[axis])))
-        at = (set(np.unique(np.take(labels, q - 1, axis=axis))) | set(np.unique(np.take(labels, q, axis=axis))))
-        touching = at - {0}
+        touching = set(np.unique(np.take(labels, [q - 1, q], axis=axis))) - {0}
         crossing = before & after
         return len(touching - crossing), len(crossing)
 

@@ -79,8 +79,8 @@ def add_view(sub: argparse._SubParsersAction) -> None:
     p.add_argument("store", help="the OME-Zarr image")
     p.add_argument("--labels", nargs="+", metavar="PATH", help="label images to open (default: those listed "
                    "in STORE/labels); an NGFF label group or a single array on the image's grid")
-    p.add_argument("--screenshot", metavar="PNG", help="save a picture of the view to PNG instead of "
-                   "opening a window")
+    p.add_argument("--screenshot", metavar="PNG", help="save a picture of the view to PNG and close the "
+                   "window again")
     p.set_defaults(run=run_view)
 
 
@@ -94,10 +94,11 @@ def run_view(args: argparse.Namespace) -> int:
     from .plugins.napari import view_in_napari
 
     viewer = view_in_napari(args.store, args.labels, show=not args.screenshot)
-    if args.screenshot:
+    if args.screenshot:  # napari draws only a shown window: show it, take the picture, close it
+        viewer.window.show()
         viewer.screenshot(args.screenshot, canvas_only=True)
+        print(f"{args.screenshot}: layers {', '.join(layer.name for layer in viewer.layers)}")
         viewer.close()
-        print(f"{args.screenshot}: {', '.join(layer.name for layer in viewer.layers)}")
     return 0
 
 
