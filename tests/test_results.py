@@ -108,3 +108,33 @@ def test_info_lists_levels_codecs_and_object_counts(workflow_run: FinishedRun, l
     assert lines[3].startswith(f"label image cells: {labels.max()} objects, 2 level(s), axes y, x, table ")
     assert lines[4].startswith("  level 0: shape (96, 112) uint32, chunks (32, 40)")
     assert lines[5].startswith("  level 1: shape (48, 56) uint32, chunks (16, 20)")
+
+
+def test_seam_check_flags_objects_cut_at_seams() -> None:
+    """Labelled tile by tile without merging, objects end at every seam they cross (share 1 there),
+    while the merged labels end at seams as often as at the control planes."""
+    from scipy import ndimage
+
+    from patchworks.report.seams import seam_check
+    from patchworks.tiling.grid import TileGrid
+
+    image = ndimage.gaussian_filter(np.random.default_rng(8).random((120, 120)), 3) > 0.5
+    grid = TileGrid((120, 120), (30, 30), (0, 0))
+    merged = ndimage.label(image)[0]
+    cut = np.zeros_like(merged)
+    for t in range(grid.n_tiles):
+        core = grid.core(t)
+        tile_labels = ndimage.label(image[core])[0]
+        cut[core] = np.where(tile_labels > 0, tile_labels + cut.max(), 0)
+
+    def check(labels: np.ndarray) -> dict:
+        boxes = ndimage.find_objects(labels)
+        start = np.array([[s.start for s in b] for b in boxes])
+        stop = np.array([[s.stop for s in b] for b in boxes])
+        return seam_check(start, stop, grid, ("y", "x"))
+
+    broken, whole = check(cut), check(merged)
+    assert len(broken["seams"]) == 6
+    assert all(s["rate"] == 1.0 for s in broken["seams"] if s["rate"] is not None)
+    assert broken["seam_rate"] == 1.0 and broken["control_rate"] < 0.5 and broken["inside_rate"] < 0.5
+    assert whole["seam_rate"] < 0.5 and abs(whole["seam_rate"] - whole["inside_rate"]) < 0.2

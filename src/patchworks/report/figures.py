@@ -158,9 +158,19 @@ def seam_figure(check: dict[str, Any], path: str | Path) -> None:
     x = np.arange(len(seams))
     rate = [s["rate"] if s["rate"] is not None else np.nan for s in seams]
     control = [s["control_rate"] if s["control_rate"] is not None else np.nan for s in seams]
-    ax.bar(x - 0.2, rate, 0.4, label=f"at the seam (mean {_fmt(check['mean_rate'])})", color="tab:orange")
+    ax.bar(x - 0.2, rate, 0.4, color="tab:orange",
+           label=f"at the seam (all seams: {_fmt(check['seam_rate'])})")
     ax.bar(x + 0.2, control, 0.4, color="tab:gray",
-           label=f"control plane inside the tile (mean {_fmt(check['mean_control_rate'])})")
+           label=f"control plane inside the tile (all: {_fmt(check['control_rate'])})")
+    if check["inside_rate"] is not None:
+        ax.axhline(check["inside_rate"], color="black", ls="--", lw=0.8,
+                   label=f"every plane inside the tiles: {_fmt(check['inside_rate'])}")
+    if len(seams) <= 40:  # the counts behind each bar: few objects make a noisy share
+        for i, s in enumerate(seams):
+            for dx, ends, crossing in ((-0.2, s["ends"], s["crossing"]),
+                                       (0.2, s["control_ends"], s["control_crossing"])):
+                ax.text(i + dx, 0.01, f"{ends}/{ends + crossing}", ha="center", va="bottom", rotation=90,
+                        fontsize=6)
     ax.set_xticks(x, [f"{s['axis']}={s['position']}" for s in seams], rotation=90, fontsize=7)
     ax.set_ylim(0, 1)
     ax.set_ylabel("objects ending there / touching")
