@@ -1,7 +1,7 @@
 """The object table: the stage jobs' per-tile partials combined through the relabel table.
 
 One pass over the tiles' partial measurements (never over the image), accumulating per final object,
-so memory grows with the number of objects (about 100 bytes each, plus one entry per extra tile an
+so memory grows with the number of objects (about 120 bytes each, 300 while writing the Parquet file; plus one entry per extra tile an
 object spans), never with the largest id. The size filter (``merged_voxels``) uses the same pass for
 voxel counts alone, before the filter is applied.
 """
