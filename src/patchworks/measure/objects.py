@@ -1,9 +1,9 @@
 """The object table: the stage jobs' per-tile partials combined through the relabel table.
 
 One pass over the tiles' partial measurements (never over the image), accumulating per final object,
-so memory grows with the number of objects (about 120 bytes each, 300 while writing the Parquet file; plus one entry per extra tile an
-object spans), never with the largest id. The size filter (``merged_voxels``) uses the same pass for
-voxel counts alone, before the filter is applied.
+so memory grows with the number of objects (about 120 bytes each, 300 while the Parquet file is
+written; plus one entry per extra tile an object spans), never with the largest id. The size filter
+(``merged_voxels``) uses the same pass for voxel counts alone, before the filter is applied.
 """
 
 from __future__ import annotations
