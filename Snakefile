@@ -2,8 +2,8 @@
 # Steps: [demo] or [convert_init -> convert (per slab of tiles) -> convert_finish] (a microscope file)
 #        -> prepare -> [fetch_model] [threshold] [normalization] [occupancy per tile]
 #        -> stage (per tile) -> faces (per tile face)
-#        -> cc -> measure (the object table), and label_image -> relabel (per tile) -> pyramid_init
-#        -> pyramid (per tile) -> publish -> figures (the report's pictures)
+#        -> cc -> measure (the object table), and label_image -> pyramid -> relabel (per tile: every
+#        level) -> publish -> figures (the report's pictures)
 import sys
 
 from snakemake.utils import min_version, validate
@@ -44,8 +44,8 @@ include: "workflow/rules/faces.smk"
 include: "workflow/rules/cc.smk"
 include: "workflow/rules/measure.smk"
 include: "workflow/rules/label_image.smk"
-include: "workflow/rules/relabel.smk"
 include: "workflow/rules/pyramid.smk"
+include: "workflow/rules/relabel.smk"
 include: "workflow/rules/publish.smk"
 include: "workflow/rules/figures.smk"
 

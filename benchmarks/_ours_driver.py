@@ -1,7 +1,7 @@
 """Runs in our venv, in a fresh process (so run.py can count its CPU time as a child's).
 
-    python _ours_driver.py merge CONFIG.yaml WORKERS   faces -> cc -> label_image -> relabel -> pyramid_init
-                                                       -> pyramid -> publish, in process (pipeline.steps),
+    python _ours_driver.py merge CONFIG.yaml WORKERS   faces -> cc -> label_image -> pyramid -> relabel (every
+                                                       level) -> publish, in process (pipeline.steps),
                                                        on the stage store a finished run left behind
     python _ours_driver.py floor SRC DST TILE WORKERS  the I/O floor: read the staged labels tile by tile and
                                                        write them to a new array with the same chunks,
@@ -37,15 +37,13 @@ def merge(config_file: str, workers: int) -> dict:
     t1 = time.perf_counter()
     steps.cc(config, stage_files, face_files, plan.path("cc.json"))
     steps.label_image(config, plan.path("label_image.json"))
+    steps.pyramid(config, plan.path("pyramid.json"))
     t2 = time.perf_counter()
     _map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], workers)
-    t3 = time.perf_counter()
-    steps.pyramid_init(config, plan.path("pyramid.json"))
-    _map(steps.pyramid, [(config, t, plan.path("pyramid", f"{t}.json")) for t in tiles], workers)
     steps.measure(config, plan.objects_file)
     steps.publish(config, plan.path("cc.json"), plan.objects_file, plan.path("published.json"))
-    t4 = time.perf_counter()
-    return {"seconds": t4 - t0, "faces": t1 - t0, "cc": t2 - t1, "relabel": t3 - t2, "pyramid": t4 - t3}
+    t3 = time.perf_counter()
+    return {"seconds": t3 - t0, "faces": t1 - t0, "cc": t2 - t1, "relabel + pyramid": t3 - t2}
 
 
 def _copy(src: str, dst: str, region: tuple[slice, ...]) -> None:

@@ -116,12 +116,12 @@ def test_overlap_per_axis_and_planes(tmp_path: Path) -> None:
 
 
 def test_progress_bars_and_verbose_tile_log(tmp_path: Path, image, capsys: pytest.CaptureFixture) -> None:
-    """progress: a bar per step (staging, faces, the label write, the pyramid); verbose: one line per
+    """progress: a bar per step (staging, faces, the label write with the pyramid); verbose: one line per
     tile with its location and shape. Both off: nothing on stderr."""
     tile_process(fresh(image, tmp_path), threshold, channel=1, tile_shape=(20, 36), overlap=2,
                  progress=True, verbose=True)
     err = capsys.readouterr().err
-    for step in ("stage", "faces", "write labels", "pyramid"):
+    for step in ("stage", "faces", "write labels and pyramid"):
         assert f"{step}: 100%" in err, err
     tiles = [line for line in err.splitlines() if line.startswith("patchworks: tile ")]
     assert len(tiles) == 6, err

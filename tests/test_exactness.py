@@ -16,6 +16,7 @@ from scipy import ndimage
 from patchworks.errors import ConfigError
 from patchworks.io import atomic
 from patchworks.io.images import write_image
+from patchworks.methods.threshold import label_above
 from patchworks.pipeline import local
 from patchworks.pipeline.plan import Plan
 
@@ -138,6 +139,21 @@ def test_threshold_labels_equal_scipy(case: dict[str, Any]) -> None:
         )
         assert atomic.read_json(plan.path("published.json"))["objects"] == n
     assert_same_labels(ref, ours)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ndim=st.sampled_from([2, 3]), data=st.data())
+def test_tile_labels_number_objects_as_scipy_does(ndim: int, data: st.DataObject) -> None:
+    """The threshold method's tile labels (cc3d where it numbers alike, else scipy) equal
+    ``scipy.ndimage.label`` exactly, ids included, for every connectivity: the staged labels, and so
+    the final ids, do not depend on which library labelled the tile."""
+    shape = tuple(data.draw(st.integers(1, 24)) for _ in range(ndim))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    image = ndimage.gaussian_filter(rng.random(shape), data.draw(st.sampled_from([0.0, 1.0])))
+    value = float(np.quantile(image, data.draw(st.floats(0.1, 0.95))))
+    connectivity = data.draw(st.integers(1, ndim))
+    expected, _ = reference(image, value, connectivity)
+    np.testing.assert_array_equal(label_above(image, value, connectivity), expected)
 
 
 @settings(max_examples=15, deadline=None)

@@ -100,8 +100,8 @@ def test_other_attributes_of_the_labels_group_are_kept(tmp_path: Path, version: 
 # 3: damage to a finished label image ----------------------------------------------------------------
 def test_verify_names_damaged_tiles_and_the_rerun_rewrites_exactly_them(tmp_path: Path) -> None:
     """A lost chunk of level 0 and one of level 1 go unnoticed by Snakemake; ``patchworks-status
-    --verify`` names the two tiles and exits 1; the same command then reruns only their relabel and
-    pyramid jobs and publish, and the labels are bit-identical to the undamaged ones."""
+    --verify`` names the two tiles and exits 1; the same command then reruns only their relabel jobs
+    and publish, and the labels are bit-identical to the undamaged ones."""
     image = (ndimage.gaussian_filter(np.random.default_rng(2).random((64, 64)), 1.5) * 1000).astype("uint16")
     store = tmp_path / "image.ome.zarr"
     write_image(store, image, "yx", levels=2)
@@ -128,8 +128,7 @@ def test_verify_names_damaged_tiles_and_the_rerun_rewrites_exactly_them(tmp_path
 
     rerun = snakemake(cfg)
     succeeded(rerun)
-    assert jobs_run(rerun.stdout) == {"relabel[tile=3]", "pyramid[tile=0]", "pyramid[tile=3]", "publish",
-                                      "figures", "all"}
+    assert jobs_run(rerun.stdout) == {"relabel[tile=0]", "relabel[tile=3]", "publish", "figures", "all"}
     for level in (0, 1):
         assert np.array_equal(labels_of(store, level=level), before[level])
     assert listed_labels(store, "0.5") == ["labels"]

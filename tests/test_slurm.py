@@ -263,10 +263,10 @@ def check_jobs(run: Run, n_tiles: int, gpu: bool) -> None:
         assert [r["State"] for r in rows] == ["FAILED"] * (len(rows) - 1) + ["COMPLETED"], (tile, rows)
         assert [r["ReqMem"] for r in rows] == [f"{4000 * n}M" for n in range(1, len(rows) + 1)], rows
     assert set(retried) <= occupied and (not gpu or occupied), (occupied, retried)
-    # bundling (the profile's groups): fewer SLURM jobs than Snakemake jobs; relabel+pyramid bundled
+    # bundling (the profile's groups): fewer SLURM jobs than Snakemake jobs; relabel jobs bundled
     steps = int(DONE.findall(run.text)[-1])  # every rule job and the local rule `all`
     assert len(run.jobs) < steps - 1, (len(run.jobs), steps, kind)
-    assert any(k.startswith("group_") and "relabel" in k and "pyramid" in k for k in kind.values()), kind
+    assert any(k.startswith("group_") and "relabel" in k for k in kind.values()), kind
 
 
 def test_gpu_method_stage_jobs_on_gpu_partition_labels_equal_local(runs) -> None:

@@ -3,7 +3,7 @@ rule publish:
     input:
         cc=plan.path("cc.json"),
         objects=plan.objects_file,
-        tiles=expand(plan.path("pyramid", "{tile}.json"), tile=TILES),
+        tiles=expand(plan.path("relabel", "{tile}.json"), tile=TILES),
     output:
         plan.path("published.json"),
     log:

@@ -1,5 +1,5 @@
-rule pyramid_init:
-    """Create the empty lower levels of the label image."""
+rule pyramid:
+    """Create the empty lower levels of the label pyramid; each relabel job fills its tile's share."""
     input:
         plan.path("label_image.json"),
     output:
@@ -7,24 +7,7 @@ rule pyramid_init:
     params:
         pyramid=config["pyramid"],
     log:
-        log("pyramid_init"),
-    conda:
-        "../../envs/core.yaml"
-    script:
-        "../../scripts/pyramid_init.py"
-
-
-rule pyramid:
-    """Downsample the tile's share of level 0 into every lower level."""
-    input:
-        plan.path("relabel", "{tile}.json"),
-        plan.path("pyramid.json"),
-    output:
-        plan.path("pyramid", "{tile}.json"),
-    params:
-        pyramid=config["pyramid"],
-    log:
-        log("pyramid/{tile}"),
+        log("pyramid"),
     conda:
         "../../envs/core.yaml"
     script:

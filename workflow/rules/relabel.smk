@@ -1,7 +1,7 @@
 rule relabel:
-    """Apply the tile's slice of the table (cc's, via label_image); write its region of level 0."""
+    """Apply the tile's slice of the table; write its region of level 0 and its share of every lower level."""
     input:
-        plan.path("label_image.json"),
+        plan.path("pyramid.json"),
     output:
         plan.path("relabel", "{tile}.json"),
     log:

@@ -64,7 +64,8 @@ def read(array: zarr.Array, sel: Selection, budget: int = BUDGET_BYTES) -> np.nd
 
 
 def write(array: zarr.Array, sel: Selection, data: np.ndarray, budget: int = BUDGET_BYTES) -> None:
-    """``array[sel] = data``, encoding at most ``budget`` bytes of chunks at a time."""
+    """``array[sel] = data``, encoding at most ``budget`` bytes of chunks at a time; a sharded array's
+    shards are written whole (a part of a shard would be a read, merge and rewrite of all of it)."""
     sel = _normalize(array, sel)
-    for part in pieces(sel, array.chunks, array.dtype.itemsize, budget):
+    for part in pieces(sel, array.shards or array.chunks, array.dtype.itemsize, budget):
         array[part] = data[_local(part, sel)]

@@ -71,6 +71,17 @@ class LabelImage:
             spatial.append(divisor_chunk(t // f, cap) if count > 1 else min(size, cap))
         return tuple(spatial)
 
+    def spatial_shards(self, level: int) -> tuple[int, ...]:
+        """One shard per tile's share of ``level``: a whole number of chunks, so each tile writes its
+        own shard, whole, and a level has a few files per tile instead of one per chunk."""
+        return tuple(c * math.ceil((t // f if count > 1 else size) / c) for t, f, size, count, c in zip(
+            self.grid.tile_shape, self.scale_of(level), self.spatial_shape(level), self.grid.counts,
+            self.chunks(level)))
+
+    def shards(self, level: int) -> tuple[int, ...] | None:
+        """The shard shape of ``level`` in zarr v3 (NGFF 0.5); zarr v2 has no shards."""
+        return self.spatial_shards(level) if self.image.zarr_format == 3 else None
+
     def tile_share(self, tile: int, level: int) -> tuple[slice, ...]:
         """The region of ``level`` computed from ``tile``'s voxels alone (tiles are aligned)."""
         return tuple(
@@ -123,6 +134,7 @@ class LabelImage:
             str(self.level_path(level)),
             shape=self.shape(level),
             chunks=self.chunks(level),
+            shards=self.shards(level),
             dtype=self.dtype,
             fill_value=0,
             zarr_format=self.image.zarr_format,

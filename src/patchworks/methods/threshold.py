@@ -17,16 +17,25 @@ def smoothing_radius(sigma: float) -> int:
     return int(TRUNCATE * sigma + 0.5) if sigma > 0 else 0
 
 
+#: cc3d's connectivity for (ndim, patchworks connectivity). Given a uint8 mask, cc3d numbers
+#: objects exactly as scipy.ndimage.label does (tests/test_exactness.py); given a bool mask it
+#: numbers 2-D 8-connected objects in another order.
+CC3D_CONNECTIVITY = {(2, 1): 4, (2, 2): 8, (3, 1): 6, (3, 2): 18, (3, 3): 26}
+
+
 def label_above(tile: np.ndarray, value: Threshold, connectivity: int, sigma: float = 0.0) -> np.ndarray:
     """Connected components of ``tile > value`` (after Gaussian smoothing with ``sigma``), compared
-    exactly in the tile's own type; NaN is background."""
-    from scipy import ndimage  # here, not at the top: the workflow's parse and other jobs skip it
+    exactly in the tile's own type; NaN is background. cc3d (made for this: 1.7x faster than scipy
+    at connectivity 1, 3.5x at 3, on a 128 x 1024 x 1024 tile) numbers the objects as scipy does."""
+    import cc3d  # here, not at the top: the workflow's parse and other jobs skip it
 
     if sigma > 0:
+        from scipy import ndimage
+
         tile = ndimage.gaussian_filter(tile.astype(np.float32), sigma, truncate=TRUNCATE)
-    structure = ndimage.generate_binary_structure(tile.ndim, connectivity)
-    labels, _ = ndimage.label(above(tile, value), structure=structure, output=np.uint32)
-    return labels
+    mask = above(tile, value).view(np.uint8)
+    return cc3d.connected_components(mask, connectivity=CC3D_CONNECTIVITY[tile.ndim, connectivity],
+                                     out_dtype=np.uint32)
 
 
 def build(method: dict[str, Any], context: Any) -> Any:

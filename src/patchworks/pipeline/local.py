@@ -53,10 +53,9 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
     steps.cc(config, stage_files, face_files, plan.path("cc.json"))
     steps.measure(config, plan.objects_file)
     steps.label_image(config, plan.path("label_image.json"))
-    tasks.map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], "write labels")
-    steps.pyramid_init(config, plan.path("pyramid.json"))
-    if plan.label.levels > 1:
-        tasks.map(steps.pyramid, [(config, t, plan.path("pyramid", f"{t}.json")) for t in tiles], "pyramid")
+    steps.pyramid(config, plan.path("pyramid.json"))
+    tasks.map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles],
+              "write labels" + (" and pyramid" if plan.label.levels > 1 else ""))
     steps.publish(config, plan.path("cc.json"), plan.objects_file, plan.path("published.json"))
     return plan
 

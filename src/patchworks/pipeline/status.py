@@ -26,7 +26,7 @@ def step_jobs(plan: Plan) -> dict[str, list[str]]:
     """Job names (record stems) of every per-tile or per-face step, and of the single steps."""
     tiles = [str(t) for t in range(plan.grid.n_tiles)]
     steps = {"stage": tiles, "faces": [f"{t}-{a}" for t, a in plan.grid.faces()],
-             "relabel": tiles, "pyramid": tiles}
+             "relabel": tiles}
     if plan.needs_occupancy_job:
         steps = {"occupancy": tiles, **steps}
     if plan.conversion:  # a microscope file: its slabs convert first

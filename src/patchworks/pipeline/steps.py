@@ -74,7 +74,7 @@ def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = 
     plan.label.reserve(str(plan.workdir))
     zarr.create_array(
         plan.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
-        chunks=plan.label.chunks(0), overwrite=True,
+        chunks=plan.label.chunks(0), shards=plan.label.spatial_shards(0), overwrite=True,
     )
     atomic.write_json(output, {"shape": plan.grid.shape, "tile_shape": plan.grid.tile_shape,
                                "tiles": plan.grid.n_tiles, "counts": plan.grid.counts})
@@ -214,19 +214,8 @@ def label_image(config: dict[str, Any], output: str) -> None:
     atomic.write_json(output, {"labels": str(Path(plan.label.path)), "dtype": config["output"]["dtype"]})
 
 
-def relabel(config: dict[str, Any], tile: int, output: str) -> None:
-    t0 = time.perf_counter()
-    plan = Plan(config)
-    lut = RelabelTable.load(plan.table_dir).tile_lut(tile).astype(config["output"]["dtype"])
-    region = plan.grid.core(tile)
-    staged = chunked.read(zarr.open_array(plan.stage_store, mode="r"), region)
-    labels = apply_lut(lut, staged)
-    chunked.write(plan.label.array(0), region, labels)
-    atomic.write_json(output, {"tile": tile, "digest": digest(labels), "seconds": time.perf_counter() - t0})
-
-
-def pyramid_init(config: dict[str, Any], output: str) -> None:
-    """(Re)create the empty lower levels of the label image, unlisted."""
+def pyramid(config: dict[str, Any], output: str) -> None:
+    """(Re)create the empty lower levels of the label image, unlisted, for the relabel jobs to fill."""
     plan = Plan(config)
     plan.label.claim(str(plan.workdir), config["output"]["overwrite"])
     plan.label.remove_levels_from(1)
@@ -235,15 +224,19 @@ def pyramid_init(config: dict[str, Any], output: str) -> None:
     atomic.write_json(output, {"levels": plan.label.levels, "factors": plan.label.factors})
 
 
-def pyramid(config: dict[str, Any], tile: int, output: str) -> None:
-    """Write this tile's share of every lower level, each from the level above."""
+def relabel(config: dict[str, Any], tile: int, output: str) -> None:
+    """Apply the tile's slice of the table and write the result to level 0, then its share of every
+    lower level, each downsampled from the one above in memory (level 0 is never read back)."""
     t0 = time.perf_counter()
     plan = Plan(config)
     label = plan.label
-    data = chunked.read(label.array(0, mode="r"), label.grid.core(tile))
+    lut = RelabelTable.load(plan.table_dir).tile_lut(tile).astype(config["output"]["dtype"])
+    region = plan.grid.core(tile)
+    data = apply_lut(lut, chunked.read(zarr.open_array(plan.stage_store, mode="r"), region))
     digests = {}
-    for level in range(1, label.levels):
-        data = downsample(data, label.factors, config["pyramid"]["method"])
+    for level in range(label.levels):
+        if level:
+            data = downsample(data, label.factors, config["pyramid"]["method"])
         chunked.write(label.array(level), label.tile_share(tile, level), data)
         digests[str(level)] = digest(data)
     atomic.write_json(output, {"tile": tile, "digests": digests, "seconds": time.perf_counter() - t0})

@@ -1,6 +1,6 @@
 """``patchworks-status --verify``: re-read the label image and find the tiles whose data is damaged.
 
-Each relabel and pyramid job records a checksum of the region it wrote (``io.digest``). A region
+Each relabel job records a checksum of each region it wrote, one per level (``io.digest``). A region
 that no longer reads back as written (a lost chunk, a bad disk, a partial copy) is damaged: its
 job records are removed and the label image is unlisted, so the same ``snakemake`` command then
 rewrites exactly those tiles and publishes the label image again.
@@ -27,14 +27,11 @@ class Damage:
 
 
 def written_digests(plan: Plan, tile: int) -> dict[int, str]:
-    """The checksum each level's share of ``tile`` was written with, from the job records."""
-    found: dict[int, str] = {}
-    relabel, pyramid = Path(plan.path("relabel", f"{tile}.json")), Path(plan.path("pyramid", f"{tile}.json"))
-    if relabel.exists() and "digest" in (record := atomic.read_json(relabel)):
-        found[0] = record["digest"]
-    if pyramid.exists():
-        found.update({int(k): v for k, v in atomic.read_json(pyramid).get("digests", {}).items()})
-    return found
+    """The checksum each level's share of ``tile`` was written with, from its relabel record."""
+    record = Path(plan.path("relabel", f"{tile}.json"))
+    if not record.exists():
+        return {}
+    return {int(k): v for k, v in atomic.read_json(record).get("digests", {}).items()}
 
 
 def find_damage(plan: Plan) -> tuple[list[Damage], int]:
@@ -54,12 +51,10 @@ def find_damage(plan: Plan) -> tuple[list[Damage], int]:
 
 
 def mark_for_rewrite(plan: Plan, damaged: list[Damage]) -> None:
-    """Remove the damaged tiles' job records (level 0 damaged: relabel and pyramid; else pyramid) and
-    unlist the label image, so that the next run rewrites those tiles and publishes it again."""
+    """Remove the damaged tiles' relabel records and unlist the label image, so that the next run
+    rewrites those tiles (every level) and publishes it again."""
     for d in damaged:
-        steps = ("relabel", "pyramid") if 0 in d.levels else ("pyramid",)
-        for step in steps:
-            Path(plan.path(step, f"{d.tile}.json")).unlink(missing_ok=True)
+        Path(plan.path("relabel", f"{d.tile}.json")).unlink(missing_ok=True)
     Path(plan.path("published.json")).unlink(missing_ok=True)
     plan.label.claim(str(plan.workdir), overwrite=False)  # unlisted, marked not complete
 
