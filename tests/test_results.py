@@ -138,3 +138,25 @@ def test_seam_check_flags_objects_cut_at_seams() -> None:
     assert all(s["rate"] == 1.0 for s in broken["seams"] if s["rate"] is not None)
     assert broken["seam_rate"] == 1.0 and broken["control_rate"] < 0.5 and broken["inside_rate"] < 0.5
     assert whole["seam_rate"] < 0.5 and abs(whole["seam_rate"] - whole["inside_rate"]) < 0.2
+
+
+def test_figures_of_a_3d_image_without_pyramid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The figures step on a 3-D image of one level larger than the overview's size: the middle z plane,
+    every n-th voxel; per-tile heatmaps summed over the z tiles; the seam check over all three axes."""
+    from patchworks.io.images import write_image
+    from patchworks.pipeline import local, steps
+
+    data = (np.random.default_rng(4).random((6, 40, 44)) * 1000).astype(np.uint16)
+    write_image(tmp_path / "in.zarr", data, "zyx", scale=(2.0, 0.5, 0.5), unit="micrometer")
+    plan = local.run({"input": {"store": str(tmp_path / "in.zarr")}, "workdir": str(tmp_path / "work"),
+                      "tiling": {"tile_shape": [3, 20, 22]}, "method": {"threshold": {"value": 700}},
+                      "connectivity": 3})
+    monkeypatch.setattr("patchworks.report.figures.OVERVIEW_PIXELS", 16)  # 40 x 44 does not fit: stride 3
+    names = ("overview.png", "tiles.png", "volumes.png", "seams.png", "seams.tsv", "config.yaml")
+    out = dict(zip(("overview", "tiles", "volumes", "seams", "seam_table", "config"),
+                   (str(tmp_path / "report" / n) for n in names)))
+    steps.figures(plan.config, out)
+    for key in ("overview", "tiles", "volumes", "seams"):
+        assert imread(out[key]).std() > 0.05, key
+    rows = Path(out["seam_table"]).read_text().splitlines()[1:]
+    assert [r.split("\t")[:2] for r in rows] == [["z", "3"], ["y", "20"], ["x", "22"]]

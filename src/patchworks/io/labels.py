@@ -55,11 +55,8 @@ class LabelImage:
         return tuple(f**level for f in self.factors)
 
     def spatial_shape(self, level: int) -> tuple[int, ...]:
-        return tuple(math.ceil(s / f) for s, f in zip(self.grid.shape, self.scale_of(level)))
-
-    def shape(self, level: int) -> tuple[int, ...]:
         """The array shape of ``level``: the image's spatial axes only (no channel or time axis)."""
-        return self.spatial_shape(level)
+        return tuple(math.ceil(s / f) for s, f in zip(self.grid.shape, self.scale_of(level)))
 
     def chunks(self, level: int) -> tuple[int, ...]:
         """Chunks that divide each tile's share of ``level``, so tiles never share a chunk."""
@@ -132,7 +129,7 @@ class LabelImage:
             kwargs["attributes"] = self.array(0, mode="r").attrs.asdict()
         return zarr.create_array(
             str(self.level_path(level)),
-            shape=self.shape(level),
+            shape=self.spatial_shape(level),
             chunks=self.chunks(level),
             shards=self.shards(level),
             dtype=self.dtype,

@@ -54,33 +54,41 @@ def _extent(shape: tuple[int, int], scale: Sequence[float], translation: Sequenc
     return [tx - sx / 2, tx + (shape[1] - 0.5) * sx, ty + (shape[0] - 0.5) * sy, ty - sy / 2]
 
 
+def _step(shape: Sequence[int]) -> int:
+    """The stride that brings a plane's y and x within OVERVIEW_PIXELS (1 for a fitting pyramid level)."""
+    return max(1, math.ceil(max(shape[-2:]) / OVERVIEW_PIXELS))
+
+
 def overview(plan: Any, path: str | Path) -> None:
     """A low-resolution plane of the image (the middle z plane of a 3-D one) with the label outlines and
-    the tile grid, on the image's physical axes."""
+    the tile grid, on the image's physical axes. Reads one plane of a level that fits OVERVIEW_PIXELS,
+    or every n-th voxel of the smallest level where none fits (an image without a pyramid)."""
     plt = _pyplot()
     label, image = plan.label, plan.image
+    spatial = image.spatial_axes
     k = overview_level([label.spatial_shape(level) for level in range(label.levels)])
     level_image = read_image_info(image.store, overview_level(
-        [tuple(s[i] for i in image.spatial_axes) for s in image.level_shapes[label.image_level:]])
-        + label.image_level)
+        [tuple(s[i] for i in spatial) for s in image.level_shapes[label.image_level:]]) + label.image_level)
     shape = label.spatial_shape(k)
-    middle = tuple(slice(s // 2, s // 2 + 1) for s in shape[:-2])  # the middle plane of a 3-D image
-    labels = np.asarray(label.array(k, mode="r")[middle + (slice(None), slice(None))]).reshape(shape[-2:])
+    middle = tuple(slice(n // 2, n // 2 + 1) for n in shape[:-2])  # the middle plane of a 3-D image
+    step = _step(shape)
+    labels = np.asarray(label.array(k, mode="r")[middle + (slice(None, None, step),) * 2])
+    labels = labels.reshape(labels.shape[-2:])
     source = ImageSource(level_image, plan.config["input"]["channel"], plan.config["input"]["timepoint"])
-    z = tuple(slice(math.floor(m.start * s / t), math.floor(m.start * s / t) + 1)
-              for m, s, t in zip(middle, source.shape, shape))
-    pixels = source.read(z + (slice(None), slice(None))).reshape(source.shape[-2:]).astype(np.float64)
+    z = tuple(slice(m.start * n // t, m.start * n // t + 1) for m, n, t in zip(middle, source.shape, shape))
+    image_step = _step(source.shape)
+    pixels = np.asarray(source.array[source.selection(z + (slice(None, None, image_step),) * 2)])
+    pixels = pixels.reshape(pixels.shape[-2:]).astype(np.float64)
     finite = pixels[np.isfinite(pixels)]
     low, high = np.percentile(finite, (1, 99.8)) if finite.size else (0, 1)
-    spatial = image.spatial_axes
     scale_l, shift_l = label.level_transform(k)
     fig, ax = plt.subplots(figsize=(8, 8 * shape[-2] / max(shape[-1], 1) + 0.6))
     ax.imshow(pixels, cmap="gray", vmin=low, vmax=high if high > low else low + 1, interpolation="nearest",
-              extent=_extent(pixels.shape, [level_image.scale[i] for i in spatial],
+              extent=_extent(pixels.shape, [level_image.scale[i] * image_step for i in spatial],
                              [level_image.translation[i] for i in spatial]))
     edge = np.ma.masked_where(~outlines(labels), labels % 20)
     ax.imshow(edge, cmap="tab20", vmin=0, vmax=19, interpolation="nearest",
-              extent=_extent(labels.shape, scale_l, shift_l))
+              extent=_extent(labels.shape, [v * step for v in scale_l], shift_l))
     scale0 = [image.scale[i] for i in spatial]
     shift0 = [image.translation[i] for i in spatial]
     for axis, draw in ((-2, ax.axhline), (-1, ax.axvline)):
@@ -91,7 +99,8 @@ def overview(plan: Any, path: str | Path) -> None:
     ax.set_xlabel(f"{names[-1]} ({unit})")
     ax.set_ylabel(f"{names[-2]} ({unit})")
     where = f", {names[0]} plane {shape[0] // 2} of {shape[0]}" if len(shape) == 3 else ""
-    ax.set_title(f"{plan.label.name}: level {k} ({shape[-2]} x {shape[-1]}{where}), "
+    every = f", 1 voxel in {step}" if step > 1 else ""
+    ax.set_title(f"{plan.label.name}: level {k} ({shape[-2]} x {shape[-1]}{where}{every}), "
                  f"{plan.grid.n_tiles} tiles (yellow)")
     _save(fig, path)
 
