@@ -2,7 +2,8 @@
 # Steps: [demo] or [convert_init -> convert (per slab of tiles) -> convert_finish] (a microscope file)
 #        -> prepare -> [fetch_model] [threshold] [normalization] [occupancy per tile]
 #        -> stage (per tile) -> faces (per tile face)
-#        -> cc -> label_image -> pyramid -> relabel (per tile: every level) -> publish
+#        -> cc -> measure (the object table), and label_image -> pyramid -> relabel (per tile: every
+#        level) -> publish -> figures (the report's pictures)
 import sys
 
 from snakemake.utils import min_version, validate
@@ -12,6 +13,9 @@ from patchworks.errors import ConfigError
 from patchworks.pipeline.status import failure_report
 
 min_version("9.0")
+
+
+report: "workflow/report/workflow.rst"
 
 
 # The shipped default (the demo) applies only when no --configfile is given, so a user's config
@@ -38,16 +42,19 @@ include: "workflow/rules/occupancy.smk"
 include: "workflow/rules/stage.smk"
 include: "workflow/rules/faces.smk"
 include: "workflow/rules/cc.smk"
+include: "workflow/rules/measure.smk"
 include: "workflow/rules/label_image.smk"
 include: "workflow/rules/pyramid.smk"
 include: "workflow/rules/relabel.smk"
 include: "workflow/rules/publish.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.publish.output,
+        rules.figures.output,
 
 
 onerror:

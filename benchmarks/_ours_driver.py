@@ -40,7 +40,8 @@ def merge(config_file: str, workers: int) -> dict:
     steps.pyramid(config, plan.path("pyramid.json"))
     t2 = time.perf_counter()
     _map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], workers)
-    steps.publish(config, plan.path("cc.json"), plan.path("published.json"))
+    steps.measure(config, plan.objects_file)
+    steps.publish(config, plan.path("cc.json"), plan.objects_file, plan.path("published.json"))
     t3 = time.perf_counter()
     return {"seconds": t3 - t0, "faces": t1 - t0, "cc": t2 - t1, "relabel + pyramid": t3 - t2}
 

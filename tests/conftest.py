@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from runs import CUSTOM_MODULE, REPO
+from runs import CUSTOM_MODULE, REPO, FinishedRun, finished_run
 
 CACHE = REPO / ".cache"
 VENV = CACHE / "venv-models"
@@ -18,6 +18,12 @@ def custom_module(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "pw_custom_seg.py").write_text(CUSTOM_MODULE)
     return folder
+
+
+@pytest.fixture(scope="session")
+def workflow_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
+    """One finished workflow run with its report, shared by the modules that inspect its results."""
+    return finished_run(tmp_path_factory.mktemp("finished"))
 
 
 @pytest.fixture(scope="session")

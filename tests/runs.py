@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,54 @@ def custom_config(store: Path, workdir: Path, kwargs: dict[str, Any], tile: list
         "method": {"name": "custom", "custom": {"function": "pw_custom_seg:segment", "kwargs": kwargs}},
         "connectivity": kwargs.get("connectivity", 1),
     }
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A finished workflow run (its report built too): a 2-channel c/y/x NGFF 0.5 image with 2 levels, 3 x 3
+    tiles, a size filter."""
+
+    root: Path
+    store: Path
+    config: Path
+    workdir: Path
+    data: np.ndarray  # c, y, x
+    channel: int
+    value: float
+    scale: tuple[float, float]  # y, x
+    tile: tuple[int, int]
+    filter: dict[str, float]
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.data[self.channel]
+
+    @property
+    def labels(self) -> Path:
+        return self.store / "labels" / "cells"
+
+
+def finished_run(root: Path) -> FinishedRun:
+    """Run the workflow, then ``snakemake --report report.zip``, on a small calibrated image."""
+    store = root / "image.ome.zarr"
+    scale = (0.5, 0.25)
+    data = make_image(store, "cyx", (96, 112), 2, seed=31, scale=(1.0, *scale), levels=2)
+    value = float(np.quantile(data[1], 0.75))
+    bounds = {"min_volume": 0.5}  # 0.125 micrometer^2 voxels: objects of fewer than 4 go
+    run = FinishedRun(root, store, root / "config.yaml", root / "work", data, 1, value, scale, (32, 40),
+                      bounds)
+    write_config(root, {
+        "input": {"store": str(store), "channel": run.channel},
+        "output": {"label_name": "cells"},
+        "workdir": str(run.workdir),
+        "tiling": {"tile_shape": list(run.tile), "overlap": 2},
+        "method": {"name": "threshold", "threshold": {"value": value}},
+        "connectivity": 2,
+        "filter": bounds,
+    })
+    succeeded(snakemake(run.config))
+    succeeded(snakemake(run.config, "--report", str(root / "report.zip")))
+    return run
 
 
 def readme_python(section: str) -> list[str]:

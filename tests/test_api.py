@@ -87,7 +87,7 @@ def test_into_image_follows_its_pyramid_with_warnings(tmp_path: Path, image) -> 
     messages = " ".join(str(w.message) for w in caught)
     assert "pyramid_levels=5: the image has 2" in messages and "pyramid_downscale=3" in messages
     group = zarr.open_group(str(store / "labels" / "labels"), mode="r")
-    assert [group[k].shape for k in ("0", "1")] == [(1, 60, 70), (1, 30, 35)]
+    assert [group[k].shape for k in ("0", "1")] == [(60, 70), (30, 35)]  # y/x of the c/y/x image
     assert result.shape == (60, 70)
     with warnings.catch_warnings(record=True) as caught:  # the image's own levels and factor: no warning
         warnings.simplefilter("always")

@@ -30,7 +30,7 @@ def test_demo_config_segments_real_nuclei(tmp_path: Path) -> None:
     tiles = json.loads((work / "prepare.json").read_text())["tiles"]
     assert tiles >= 20, "the demo should span tens of tiles"
     image = zarr.open_array(str(tmp_path / "nuclei.ome.zarr" / "0"), mode="r")[0]
-    labels = zarr.open_array(published["labels"] + "/0", mode="r")[0]
+    labels = zarr.open_array(published["labels"] + "/0", mode="r")[...]
     value = json.loads((work / "threshold.json").read_text())["value"]
     sigma = config["method"]["threshold"]["smooth_sigma"]
     smooth = ndimage.gaussian_filter(image.astype(np.float32), sigma, truncate=4.0)

@@ -70,9 +70,8 @@ def segment(
     plan = local.run(config)
     arr = plan.label.array(0, mode="r")
     assert arr.dtype == np.dtype(dtype)
-    assert arr.shape == tuple(1 if a == "c" else s for a, s in zip(axes, data.shape))
-    labels = np.asarray(arr[...])
-    return (labels[0] if axes.startswith("c") else labels), plan
+    assert arr.shape == tuple(s for a, s in zip(axes, data.shape) if a != "c")  # spatial axes only
+    return np.asarray(arr[...]), plan
 
 
 def one_number_if_same(values: list[int]) -> int | list[int]:

@@ -3,7 +3,8 @@ the image and its labels as layers, the labels shown, on the image's axes and ph
 
 napari draws its layers with OpenGL, which Qt's offscreen platform gets from an X server: an Xvfb is
 started for these tests (installed with apt-get when missing and run as root; skipped otherwise,
-except under CI=true, where that is a failure).
+except under CI=true, where that is a failure). Pictures of a view need a shown window, drawn by Qt's
+xcb platform on that Xvfb with Mesa's software OpenGL: those libraries are installed the same way.
 """
 
 from __future__ import annotations
@@ -36,16 +37,31 @@ def unavailable(reason: str) -> None:
     pytest.skip(f"napari cannot be tested here: {reason}")
 
 
+# Qt 6's xcb platform plugin and software OpenGL (Debian package names)
+XCB_GL = ["libxcb-cursor0", "libxcb-icccm4", "libxcb-image0", "libxcb-keysyms1", "libxcb-randr0",
+          "libxcb-render-util0", "libxcb-shape0", "libxcb-xinerama0", "libxcb-xkb1", "libxkbcommon-x11-0",
+          "libgl1", "libegl1", "libgl1-mesa-dri"]
+
+
+def qt_xcb_loads() -> bool:
+    """Whether Qt's xcb platform plugin finds its libraries (it fails before connecting to a display)."""
+    code = ("from qtpy.QtCore import QLibraryInfo, QPluginLoader; import sys; from pathlib import Path; "
+            "p = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / 'platforms' / 'libqxcb.so'; "
+            "sys.exit(0 if QPluginLoader(str(p)).load() else 1)")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
     """An Xvfb display, with QT_QPA_PLATFORM=offscreen, for this module's tests."""
     if importlib.util.find_spec("napari") is None:
         unavailable("napari is not installed (pip install -e '.[napari]')")
-    if not shutil.which("Xvfb"):
+    missing = ([] if shutil.which("Xvfb") else ["xvfb"]) + ([] if qt_xcb_loads() else XCB_GL)
+    if missing:
         if os.geteuid() != 0 or not shutil.which("apt-get"):
-            unavailable("Xvfb is missing, and installing it needs root and apt-get")
+            unavailable(f"{', '.join(missing)} missing, and installing them needs root and apt-get")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "xvfb"]):
+        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
             done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
             assert done.returncode == 0, done.stderr[-2000:]
     server = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
@@ -128,7 +144,7 @@ def test_readme_convert_then_view(tmp_path: Path, display: str, monkeypatch: pyt
     run = subprocess.run([sys.executable, "-c", VIEW], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     views = json.loads(run.stdout.strip().splitlines()[-1])
-    stored = zarr.open_array("scan.zarr/labels/labels/0", mode="r")[0]
+    stored = zarr.open_array("scan.zarr/labels/labels/0", mode="r")[...]
     assert stored.max() > 5
 
     readme = views["readme"]
@@ -147,3 +163,60 @@ def test_readme_convert_then_view(tmp_path: Path, display: str, monkeypatch: pyt
     assert flat["kind"] == "Labels" and flat["visible"] and not flat["multiscale"]
     assert flat["scale"] == [2.0, 0.5, 0.5] and flat["shapes"] == [[3, 320, 300]]
     assert flat["level0"] == digest(stored)
+
+
+OME_ZARR_READER = """
+import json, sys
+import napari
+viewer = napari.Viewer(show=False)
+viewer.open(sys.argv[1], plugin="napari-ome-zarr")
+out = []
+for layer in viewer.layers:
+    levels = layer.data if layer.multiscale else [layer.data]
+    entry = {"kind": type(layer).__name__, "ndim": layer.ndim, "scale": [float(v) for v in layer.scale],
+             "translate": [float(v) for v in layer.translate], "shapes": [list(d.shape) for d in levels],
+             "units": [str(u) for u in layer.units], "visible": bool(layer.visible)}
+    if entry["kind"] == "Labels":
+        entry["colors"] = len(layer.colormap.color_dict)
+    out.append(entry)
+print(json.dumps({"axes": list(viewer.dims.axis_labels), "layers": out}))
+viewer.close()
+"""
+
+
+def test_workflow_labels_open_in_napari_ome_zarr_on_the_image_axes(workflow_run, display: str) -> None:
+    """napari-ome-zarr's reader (napari's own File > Open for OME-Zarr) puts the workflow's labels on the
+    image's axes: same ndim, levels, scale and units as each channel's image layer, every label coloured
+    from the NGFF colours (it opens label layers hidden; ``view_in_napari`` shows them)."""
+    run = subprocess.run([sys.executable, "-c", OME_ZARR_READER, str(workflow_run.store)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    view = json.loads(run.stdout.strip().splitlines()[-1])
+    images = [layer for layer in view["layers"] if layer["kind"] == "Image"]
+    (labels,) = [layer for layer in view["layers"] if layer["kind"] == "Labels"]
+    assert len(images) == 2 and view["axes"] == ["y", "x"]
+    n = int(zarr.open_array(str(workflow_run.labels / "0"), mode="r")[...].max())
+    for image in images:
+        for key in ("ndim", "scale", "translate", "shapes", "units"):
+            assert labels[key] == image[key], key
+    assert labels["ndim"] == 2 and labels["shapes"] == [[96, 112], [48, 56]]
+    assert labels["scale"] == [0.5, 0.25] and labels["units"] == ["micrometer", "micrometer"]
+    assert labels["colors"] >= n + 1  # a colour for 0..N (napari may add its default entry)
+
+
+def test_view_command_shows_image_and_labels(workflow_run, display: str, tmp_path: Path) -> None:
+    """``patchworks view STORE --screenshot PNG``: the same viewer as view_in_napari, pictured without a
+    window; the labels' colours are in the picture."""
+    picture = tmp_path / "view.png"
+    run = subprocess.run([Path(sys.executable).with_name("patchworks"), "view", str(workflow_run.store),
+                          "--screenshot", str(picture)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "QT_QPA_PLATFORM": "xcb"})  # a window on the Xvfb display
+    assert run.returncode == 0, run.stderr[-3000:]
+    names = run.stdout.strip().splitlines()[-1].split(": layers ")[1].split(", ")
+    assert len(names) == 3 and names[-1] == "cells", run.stdout  # two channels, then the labels
+    from matplotlib.image import imread
+
+    pixels = imread(picture)[..., :3]
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 100
+    coloured = np.abs(pixels - pixels.mean(axis=-1, keepdims=True)).max(axis=-1) > 0.1  # not grey
+    assert coloured.mean() > 0.01, "no label colours in the view"

@@ -128,7 +128,7 @@ def test_verify_names_damaged_tiles_and_the_rerun_rewrites_exactly_them(tmp_path
 
     rerun = snakemake(cfg)
     succeeded(rerun)
-    assert jobs_run(rerun.stdout) == {"relabel[tile=0]", "relabel[tile=3]", "publish", "all"}
+    assert jobs_run(rerun.stdout) == {"relabel[tile=0]", "relabel[tile=3]", "publish", "figures", "all"}
     for level in (0, 1):
         assert np.array_equal(labels_of(store, level=level), before[level])
     assert listed_labels(store, "0.5") == ["labels"]

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ ELSEWHERE = {
     '.venv/bin/pip install -e ".[bioio,imaris]"': "the test extra holds bioio and imaris (asserted)",
     "plate.lif": "no LIF writer installs here; --scene on a two-scene file in tests/test_convert.py",
     "python benchmarks/": "benchmarks: minutes of a 1 Gvoxel image, by hand (docs/benchmarks.md)",
+    "patchworks view": "tests/test_napari.py (a real napari viewer on an Xvfb display, --screenshot)",
 }
 INSTALL = re.compile(r"^python3 -m venv \.venv && \.venv/bin/pip install -e \"\.\[\w+\]\" && ")
 
@@ -97,8 +99,8 @@ def test_every_command_is_run_here_or_elsewhere() -> None:
 
 
 def test_readme_commands_run_as_written(sandbox: Path) -> None:
-    """In README order: the quick start's demo run, then the commands on my.yaml; each exits 0, and
-    the demo's and my.yaml's labels are published."""
+    """In README order: the quick start's demo run and report, then the commands on my.yaml; each exits
+    0, the demo's and my.yaml's labels are published, and the demo's report holds its pictures."""
     commands = [c for c in readme_commands() if not where_else(c)]
     assert any("--configfile my.yaml --rerun-incomplete" in c for c in commands), commands
     for command in commands:
@@ -108,6 +110,10 @@ def test_readme_commands_run_as_written(sandbox: Path) -> None:
     for work in ("patchworks-work", "scratch/patchworks-work"):
         published = json.loads((sandbox / work / "nuclei" / "published.json").read_text())
         assert published["objects"] > 0, published
+    with zipfile.ZipFile(sandbox / "report.zip") as report:
+        names = {Path(n).name for n in report.namelist()}
+    assert {"report.html", "overview.png", "tiles.png", "volumes.png", "seams.png", "seams.tsv",
+            "config.yaml"} <= names, names
     converted = zarr.open_group(str(sandbox / "scratch" / "embryo.ome.zarr" / "labels"), mode="r")
     assert "nuclei" in converted.attrs["ome"]["labels"]
     assert (sandbox / "scan.zarr" / "zarr.json").exists()

@@ -12,7 +12,7 @@ import yaml
 from patchworks.io.images import write_image
 
 REPO = Path(__file__).resolve().parents[1]
-ALL_AFTER_CC = {"cc", "label_image", "pyramid", "relabel", "publish", "all"}
+ALL_AFTER_CC = {"cc", "measure", "label_image", "pyramid", "relabel", "publish", "figures", "all"}
 ALL_AFTER_STAGE = {"stage", "faces"} | ALL_AFTER_CC
 
 
@@ -68,7 +68,9 @@ def variant(finished_run: tuple[Path, dict], name: str, change: dict | None, com
 
 @pytest.mark.parametrize(("name", "change", "expected"), [
     ("comment", None, set()),
-    ("pyramid-method", {"pyramid": {"method": "nearest"}}, {"pyramid", "relabel", "publish", "all"}),
+    ("pyramid-method", {"pyramid": {"method": "nearest"}},
+     {"pyramid", "relabel", "publish", "figures", "all"}),
+    ("size-filter", {"filter": {"min_volume": 3.0}}, ALL_AFTER_CC),
     ("threshold", {"method": {"threshold": {"value": 650}}}, ALL_AFTER_STAGE),
     ("overlap", {"tiling": {"overlap": 2}}, ALL_AFTER_STAGE),
     ("connectivity", {"connectivity": 2}, ALL_AFTER_STAGE),

@@ -105,8 +105,8 @@ def test_rerun_after_fix_runs_only_failed_tile_and_dependents(failed_run) -> Non
     assert {f"{t}-{a}" for t, a in plan.grid.faces()} - faces_done == {f"{t}-{a}" for t, a in reading}
     faces = {f"faces[tile={t}, axis={a}]" for t, a in reading}
     tiles = range(plan.grid.n_tiles)
-    expected = ({f"stage[tile={FAILED_TILE}]", "cc", "label_image", "pyramid", "publish", "all"} | faces
-                | {f"relabel[tile={t}]" for t in tiles})
+    expected = ({f"stage[tile={FAILED_TILE}]", "cc", "measure", "label_image", "pyramid", "publish",
+                 "figures", "all"} | faces | {f"relabel[tile={t}]" for t in tiles})
     assert jobs_run(run.stderr) == expected
     labels = np.asarray(plan.label.array(0, mode="r")[...])
     ref, n = ndimage.label(image > 100)

@@ -64,8 +64,8 @@ def expected_jobs(spatial: tuple[int, ...], tile: tuple[int, ...], otsu: bool) -
     counts = [math.ceil(s / t) for s, t in zip(spatial, tile)]
     n = math.prod(counts)
     faces = sum((c - 1) * n // c for c in counts)  # (tile, axis) pairs with a + neighbour
-    jobs = {"prepare": 1, "stage": n, "faces": faces, "cc": 1, "label_image": 1, "relabel": n,
-            "pyramid": 1, "publish": 1, "all": 1}
+    jobs = {"prepare": 1, "stage": n, "faces": faces, "cc": 1, "measure": 1, "label_image": 1, "relabel": n,
+            "pyramid": 1, "publish": 1, "figures": 1, "all": 1}
     if otsu:
         jobs["threshold"] = 1
     return {k: v for k, v in jobs.items() if v}
@@ -101,14 +101,12 @@ def spatial_index(axes: str) -> tuple[int, ...]:
 
 
 def read_levels(label_path: Path, levels: int, axes: str) -> list[np.ndarray]:
-    """Every level of a label image, checked to have size 1 on non-spatial axes, squeezed."""
+    """Every level of a label image, checked to have the image's spatial axes only."""
     out = []
     for k in range(levels):
         arr = zarr.open_array(str(label_path / str(k)), mode="r")
-        assert arr.ndim == len(axes)
-        data = np.asarray(arr[...])
-        assert all(data.shape[i] == 1 for i, a in enumerate(axes) if a not in "zyx")
-        out.append(data.reshape([data.shape[i] for i in spatial_index(axes)]))
+        assert arr.ndim == len(spatial_index(axes))
+        out.append(np.asarray(arr[...]))
     return out
 
 
@@ -127,6 +125,7 @@ class Expect:
     factors: tuple[int, ...]  # per spatial axis
     pyramid_method: str = "mode"
     into_input: bool = True
+    image: Path | None = None  # the image's store (None: root)
 
     @property
     def path(self) -> Path:
@@ -166,7 +165,7 @@ def check_ngff(exp: Expect) -> None:
         prepared = json.loads((exp.workdir / exp.name / "prepare.json").read_text())
         for k in range(exp.levels):
             array = zarr.open_array(str(exp.path / str(k)), mode="r")
-            spatial = [(s, c) for s, c, a in zip(array.shards, array.shape, exp.axes) if a in "zyx"]
+            spatial = list(zip(array.shards, array.shape))  # the label image has the spatial axes only
             for (shard, size), tile, count, f in zip(spatial, prepared["tile_shape"], prepared["counts"],
                                                      exp.factors):
                 assert shard == (tile // f**k if count > 1 else shard), (k, array.shards)
@@ -178,25 +177,35 @@ def check_ngff(exp: Expect) -> None:
     (ms,) = meta["multiscales"]
     if exp.version == "0.4":
         assert ms["version"] == "0.4"
-        assert meta["image-label"]["version"] == "0.4"
-    assert [a["name"] for a in ms["axes"]] == list(exp.axes)
-    for a, axis in zip(exp.axes, ms["axes"]):
-        assert axis["type"] == ("space" if a in "zyx" else "channel")
-        assert axis.get("unit") == (UNIT if a in "zyx" else None)
+    assert meta["image-label"]["version"] == exp.version
+    n_objects = json.loads((exp.workdir / exp.name / "published.json").read_text())["objects"]
+    colors = meta["image-label"]["colors"]  # one colour per label, 0 transparent
+    assert [c["label-value"] for c in colors] == list(range(n_objects + 1))
+    assert colors[0]["rgba"] == [0, 0, 0, 0] and all(c["rgba"][3] == 255 for c in colors[1:])
+    spatial_axes = [a for a in exp.axes if a in "zyx"]
+    assert [a["name"] for a in ms["axes"]] == spatial_axes  # no channel axis
+    assert all(axis["type"] == "space" and axis.get("unit") == UNIT for axis in ms["axes"])
     assert [d["path"] for d in ms["datasets"]] == [str(k) for k in range(exp.levels)]
+    image = zarr.open_group(str(exp.image or exp.root), mode="r")
+    image_ms = ngff(image.attrs.asdict(), exp.version)["multiscales"][0]
+    spatial = [i for i, a in enumerate(exp.axes) if a in "zyx"]
+    scale0 = [exp.scale[i] for i in spatial]
     for k, dataset in enumerate(ms["datasets"]):
-        transforms = {t["type"]: t for t in dataset["coordinateTransformations"]}
-        factors = iter(exp.factors)
-        spatial = [(i, next(factors) ** k) for i, a in enumerate(exp.axes) if a in "zyx"]
-        want = list(exp.scale)
-        for i, f in spatial:
-            want[i] = exp.scale[i] * f
-        np.testing.assert_allclose(transforms["scale"]["scale"], want, err_msg=f"level {k}")
-        if "translation" in transforms:  # block downsampling: voxel centres shift by (f - 1) / 2
-            shift = np.zeros(len(exp.axes))
-            for i, f in spatial:
-                shift[i] = (f - 1) * exp.scale[i] / 2
-            np.testing.assert_allclose(transforms["translation"]["translation"], shift)
+        got = {t["type"]: t[t["type"]] for t in dataset["coordinateTransformations"]}
+        got.setdefault("translation", [0.0] * len(spatial))
+        shape = zarr.open_array(str(exp.path / str(k)), mode="r").shape
+        image_level = image_ms["datasets"][k] if k < len(image_ms["datasets"]) else None
+        if image_level and tuple(image[image_level["path"]].shape[i] for i in spatial) == shape:
+            # the image's level of this shape: the labels take its transforms (spatial axes)
+            theirs = {t["type"]: t[t["type"]] for t in image_level["coordinateTransformations"]}
+            want_scale = [theirs["scale"][i] for i in spatial]
+            want_shift = [theirs.get("translation", [0.0] * len(exp.axes))[i] for i in spatial]
+        else:  # a level the image lacks: block downsampling, voxel centres shift by (f - 1) / 2
+            f = [f ** k for f in exp.factors]
+            want_scale = [s * g for s, g in zip(scale0, f)]
+            want_shift = [(g - 1) * s / 2 for s, g in zip(scale0, f)]
+        np.testing.assert_allclose(got["scale"], want_scale, err_msg=f"level {k}")
+        np.testing.assert_allclose(got["translation"], want_shift, err_msg=f"level {k}")
     if exp.into_input:
         assert meta["image-label"]["source"]["image"] == "../../"
 
@@ -420,7 +429,7 @@ def test_output_store_leaves_input_untouched(tmp_path: Path) -> None:
     assert tree_digest(store) == before
     ref, n = reference(data, value, 2)
     check_result(Expect(out, "nuclei", workdir, "zyx", "0.4", (1.5, 0.5, 0.5), 2, (1, 2, 2),
-                        into_input=False), ref, n)
+                        into_input=False, image=store), ref, n)
     assert listed_labels(out, "0.4") == ["nuclei"]
 
 

@@ -287,9 +287,7 @@ def _release(config: dict[str, Any]) -> None:
 
 
 def _labels_array(plan: Plan) -> da.Array:
-    label = plan.label
-    level0 = da.from_zarr(str(label.level_path(0)))
-    return level0[label.selection(tuple(slice(None) for _ in plan.grid.shape))]
+    return da.from_zarr(str(plan.label.level_path(0)))
 
 
 def _image_to_ngff(image: da.Array, path: Path, progress: bool, client: Any, workers: int | None) -> None:

@@ -1,4 +1,4 @@
-"""The ``patchworks`` command: one sub-command per task (``patchworks convert``, ``patchworks status``).
+"""The ``patchworks`` command: one sub-command per task (``convert``, ``status``, ``info``, ``view``).
 
 Each ``add_<name>`` function below adds one sub-command to the parser and sets the function that
 runs it; a new sub-command is one more such function listed in COMMANDS.
@@ -57,7 +57,52 @@ def run_status(args: argparse.Namespace) -> int:
     return main(args.args + args.extra)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_convert, add_status]
+def add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="levels, chunks and codecs of an OME-Zarr; its label images and their "
+                       "object counts", description="Describe the OME-Zarr STORE from its metadata: each "
+                       "level's shape, chunks and codecs, and each listed label image with its object count.")
+    p.add_argument("store", help="the OME-Zarr (or a store holding labels/)")
+    p.set_defaults(run=run_info)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from .io.describe import describe
+
+    print("\n".join(describe(args.store)))
+    return 0
+
+
+def add_view(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("view", help="open an OME-Zarr and its labels in napari (extra napari)",
+                       description="Open the image STORE (every level, in its physical units) and its label "
+                       "images in napari, the labels shown on the image's axes.")
+    p.add_argument("store", help="the OME-Zarr image")
+    p.add_argument("--labels", nargs="+", metavar="PATH", help="label images to open (default: those listed "
+                   "in STORE/labels); an NGFF label group or a single array on the image's grid")
+    p.add_argument("--screenshot", metavar="PNG", help="save a picture of the view to PNG and close the "
+                   "window again")
+    p.set_defaults(run=run_view)
+
+
+def run_view(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("napari") is None:
+        print("patchworks view: error: napari is not installed; pip install 'patchworks[napari]'",
+              file=sys.stderr)
+        return 2
+    from .plugins.napari import view_in_napari
+
+    viewer = view_in_napari(args.store, args.labels, show=not args.screenshot)
+    if args.screenshot:  # napari draws only a shown window: show it, take the picture, close it
+        viewer.window.show()
+        viewer.screenshot(args.screenshot, canvas_only=True)
+        print(f"{args.screenshot}: layers {', '.join(layer.name for layer in viewer.layers)}")
+        viewer.close()
+    return 0
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_convert, add_status, add_info, add_view]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
 rule cc:
-    """Connected components of all pairs -> the relabel table (ids 1..N)."""
+    """Connected components of all pairs -> the relabel table (ids 1..N), less the size filter's removals."""
     input:
         stage=expand(plan.path("stage", "{tile}.json"), tile=TILES),
         faces=[plan.path("faces", f"{t}-{a}.npy") for t, a in FACES],
@@ -7,6 +7,7 @@ rule cc:
         plan.path("cc.json"),
     params:
         dtype=config["output"]["dtype"],
+        filter=config["filter"],
     log:
         log("cc"),
     conda:

@@ -1,7 +1,8 @@
 rule publish:
-    """Write the NGFF metadata and list the label image in the image's labels group."""
+    """Place the object table beside the labels, write the NGFF metadata and list the label image."""
     input:
         cc=plan.path("cc.json"),
+        objects=plan.objects_file,
         tiles=expand(plan.path("relabel", "{tile}.json"), tile=TILES),
     output:
         plan.path("published.json"),

@@ -12,6 +12,7 @@ rule stage:
         occupancy=plan.path("occupancy", "{tile}.json") if plan.needs_occupancy_job else [],
     output:
         plan.path("stage", "{tile}.json"),
+        measures=plan.path("measures", "{tile}.npz"),
     resources:
         # A GPU (on SLURM: the GPU partition) for GPU methods, unless the tile is known empty;
         # re-evaluated when the job is scheduled, once its occupancy record exists.

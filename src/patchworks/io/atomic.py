@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,14 @@ def write_json(path: str | Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp(path)
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(path)
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -42,3 +51,12 @@ def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def copy(src: str | Path, path: str | Path) -> None:
+    """Copy the file ``src`` to ``path``, which appears only once complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(path)
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, path)

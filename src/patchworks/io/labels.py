@@ -13,11 +13,13 @@ import zarr
 
 from ..errors import ConfigError
 from ..tiling.grid import TileGrid, divisor_chunk
-from .ngff import ImageInfo, ome_attrs
+from .ngff import ImageInfo, ome_attrs, read_image_info
 
 OWNER_KEY = "patchworks"
 CHUNK_CAP_INPLANE = 256
 CHUNK_CAP_OTHER = 64
+TABLE_NAME = "objects.parquet"
+COLOR_LIMIT = 100_000  # image-label colours listed up to this many objects (about 5 MB of JSON)
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class LabelImage:
     factors: tuple[int, ...]  # per spatial axis, applied at each level
     dtype: str
     into_input: bool
-    layout: str = "ngff"  # or "array": one single-resolution array <root>/<name>, spatial axes only
+    layout: str = "ngff"  # or "array": one single-resolution array <root>/<name>
+    image_level: int = 0  # the image level that label level 0 is on (input.level)
 
     @property
     def path(self) -> Path:
@@ -40,25 +43,20 @@ class LabelImage:
             return Path(self.root) / self.name
         return Path(self.root) / "labels" / self.name
 
+    @property
+    def table_path(self) -> Path:
+        """The object table: inside the label group (NGFF), beside the array (layout array)."""
+        if self.layout == "array":
+            return self.path.with_name(f"{self.name}.objects.parquet")
+        return self.path / TABLE_NAME
+
     # geometry -----------------------------------------------------------------------------
     def scale_of(self, level: int) -> tuple[int, ...]:
         return tuple(f**level for f in self.factors)
 
     def spatial_shape(self, level: int) -> tuple[int, ...]:
+        """The array shape of ``level``: the image's spatial axes only (no channel or time axis)."""
         return tuple(math.ceil(s / f) for s, f in zip(self.grid.shape, self.scale_of(level)))
-
-    def _full(self, spatial: tuple[Any, ...], fill: Any) -> tuple[Any, ...]:
-        if self.layout == "array":
-            return spatial
-        it = iter(spatial)
-        return tuple(next(it) if i in self.image.spatial_axes else fill for i in range(len(self.image.axes)))
-
-    def shape(self, level: int) -> tuple[int, ...]:
-        return self._full(self.spatial_shape(level), 1)
-
-    def spatial_chunks(self, level: int) -> tuple[int, ...]:
-        chunks = self.chunks(level)
-        return chunks if self.layout == "array" else tuple(chunks[i] for i in self.image.spatial_axes)
 
     def chunks(self, level: int) -> tuple[int, ...]:
         """Chunks that divide each tile's share of ``level``, so tiles never share a chunk."""
@@ -68,21 +66,18 @@ class LabelImage:
                                                       self.spatial_shape(level), self.grid.counts)):
             cap = CHUNK_CAP_INPLANE if ax >= n - 2 else CHUNK_CAP_OTHER
             spatial.append(divisor_chunk(t // f, cap) if count > 1 else min(size, cap))
-        return self._full(tuple(spatial), 1)
+        return tuple(spatial)
 
     def spatial_shards(self, level: int) -> tuple[int, ...]:
         """One shard per tile's share of ``level``: a whole number of chunks, so each tile writes its
         own shard, whole, and a level has a few files per tile instead of one per chunk."""
         return tuple(c * math.ceil((t // f if count > 1 else size) / c) for t, f, size, count, c in zip(
             self.grid.tile_shape, self.scale_of(level), self.spatial_shape(level), self.grid.counts,
-            self.spatial_chunks(level)))
+            self.chunks(level)))
 
     def shards(self, level: int) -> tuple[int, ...] | None:
         """The shard shape of ``level`` in zarr v3 (NGFF 0.5); zarr v2 has no shards."""
-        return self._full(self.spatial_shards(level), 1) if self.image.zarr_format == 3 else None
-
-    def selection(self, region: tuple[slice, ...]) -> tuple[Any, ...]:
-        return self._full(region, 0)
+        return self.spatial_shards(level) if self.image.zarr_format == 3 else None
 
     def tile_share(self, tile: int, level: int) -> tuple[slice, ...]:
         """The region of ``level`` computed from ``tile``'s voxels alone (tiles are aligned)."""
@@ -129,14 +124,12 @@ class LabelImage:
         """(Re)create the empty array of ``level`` (the array layout keeps the array's attributes)."""
         kwargs: dict[str, Any] = {}
         if self.image.zarr_format == 3:
-            axes = [self.image.axes[i] for i in self.image.spatial_axes] if self.layout == "array" \
-                else self.image.axes
-            kwargs["dimension_names"] = [a.name for a in axes]
+            kwargs["dimension_names"] = list(self.image.spatial_names)
         if self.layout == "array" and self.path.exists():
             kwargs["attributes"] = self.array(0, mode="r").attrs.asdict()
         return zarr.create_array(
             str(self.level_path(level)),
-            shape=self.shape(level),
+            shape=self.spatial_shape(level),
             chunks=self.chunks(level),
             shards=self.shards(level),
             dtype=self.dtype,
@@ -159,37 +152,47 @@ class LabelImage:
             return {"ome": {"version": "0.5", **attrs}}
         return attrs
 
-    def multiscales(self) -> dict[str, Any]:
+    def level_transform(self, level: int) -> tuple[list[float], list[float]]:
+        """Scale and translation of ``level`` along the spatial axes: those of the image's level of the
+        same shape, so labels lie on the image at every level; a level the image lacks (other factors,
+        more levels) gets block downsampling's: scale times the factor, voxel centres shifted by
+        (factor - 1) / 2."""
         spatial = self.image.spatial_axes
+        index = self.image_level + level
+        if index < self.image.n_levels and \
+                tuple(self.image.level_shapes[index][i] for i in spatial) == self.spatial_shape(level):
+            info = self.image if level == 0 else read_image_info(self.image.store, index)
+            return [info.scale[i] for i in spatial], [info.translation[i] for i in spatial]
+        scale, translation = [], []
+        for i, f in zip(spatial, self.scale_of(level)):
+            s = self.image.scale[i]
+            scale.append(s * f)
+            translation.append(self.image.translation[i] + (f - 1) * s / 2)
+        return scale, translation
+
+    def multiscales(self) -> dict[str, Any]:
         datasets = []
         for level in range(self.levels):
-            factors = iter(self.scale_of(level))
-            scale, translation = [], []
-            for i, (s, t) in enumerate(zip(self.image.scale, self.image.translation)):
-                if i in spatial:
-                    f = next(factors)
-                    scale.append(s * f)
-                    translation.append(t + (f - 1) * s / 2)
-                else:
-                    scale.append(1.0)
-                    translation.append(0.0)
+            scale, translation = self.level_transform(level)
             transforms: list[dict[str, Any]] = [{"type": "scale", "scale": scale}]
             if any(translation):
                 transforms.append({"type": "translation", "translation": translation})
             datasets.append({"path": str(level), "coordinateTransformations": transforms})
         ms: dict[str, Any] = {
             "name": self.name,
-            "axes": [a.as_dict() for a in self.image.axes],
+            "axes": [self.image.axes[i].as_dict() for i in self.image.spatial_axes],
             "datasets": datasets,
         }
         if self.image.version == "0.4":
             ms["version"] = "0.4"
         return ms
 
-    def image_label(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {}
-        if self.image.version == "0.4":
-            meta["version"] = "0.4"
+    def image_label(self, n_objects: int) -> dict[str, Any]:
+        """NGFF ``image-label``: its version, the source image, and a colour for every label (0:
+        transparent) while there are at most COLOR_LIMIT objects (the list lives in the group's JSON)."""
+        meta: dict[str, Any] = {"version": self.image.version}
+        if n_objects <= COLOR_LIMIT:
+            meta["colors"] = label_colors(n_objects)
         if self.into_input:
             meta["source"] = {"image": "../../"}
         return meta
@@ -222,6 +225,7 @@ class LabelImage:
             if not overwrite:
                 raise ConfigError(overwrite_message(self))
             shutil.rmtree(self.path)
+        self.table_path.unlink(missing_ok=True)  # a table describes complete labels only
         zarr.open_group(self.root, mode="a", zarr_format=self.image.zarr_format)
         if self.layout == "array":  # no group to hold the owner: the array itself does
             target = self.array(0) if self.path.exists() else self.create_level(0)
@@ -232,13 +236,15 @@ class LabelImage:
             {OWNER_KEY: {"workdir": workdir, "complete": False}}
         )
 
-    def publish(self, workdir: str) -> None:
+    def publish(self, workdir: str, n_objects: int) -> None:
         """Write the NGFF metadata and list the label image: it is complete."""
+        record = {"workdir": str(Path(workdir).resolve()), "complete": True, "objects": n_objects}
         if self.layout == "array":
-            self.array(0).attrs.put({OWNER_KEY: {"workdir": str(Path(workdir).resolve()), "complete": True}})
+            self.array(0).attrs.put({OWNER_KEY: record})
             return
-        attrs = self._versioned({"multiscales": [self.multiscales()], "image-label": self.image_label()})
-        attrs[OWNER_KEY] = {"workdir": str(Path(workdir).resolve()), "complete": True}
+        attrs = self._versioned({"multiscales": [self.multiscales()],
+                                 "image-label": self.image_label(n_objects)})
+        attrs[OWNER_KEY] = record
         zarr.open_group(str(self.path), mode="a").attrs.put(attrs)
         self._set_listed(True)
 
@@ -281,3 +287,19 @@ def check_dtype_fits(n_objects: int, dtype: str) -> None:
             f"output.dtype: {dtype} holds ids up to {info.max} but the image has {n_objects} "
             f"objects; set output.dtype to {fits} or wider"
         )
+
+
+def label_colors(n_objects: int) -> list[dict[str, Any]]:
+    """NGFF ``colors`` for labels 0..n: 0 transparent, the others bright, their hues spread by the golden
+    ratio so that neighbouring ids differ."""
+    ids = np.arange(1, n_objects + 1)
+    hue = (ids * 0.618033988749895) % 1.0
+    value = np.where(ids % 2, 1.0, 0.8)
+    sector, frac = np.divmod(hue * 6, 1)  # HSV -> RGB with saturation 0.75
+    p, q, t = value * 0.25, value * (1 - 0.75 * frac), value * (1 - 0.75 * (1 - frac))
+    rgb = np.select([sector[:, None] == k for k in range(6)],
+                    [np.stack(c, axis=1) for c in ((value, t, p), (q, value, p), (p, value, t),
+                                                   (p, q, value), (t, p, value), (value, p, q))])
+    rgba = np.concatenate([np.round(rgb * 255).astype(int), np.full((n_objects, 1), 255)], axis=1)
+    return [{"label-value": 0, "rgba": [0, 0, 0, 0]}] + [
+        {"label-value": int(i), "rgba": c} for i, c in zip(ids, rgba.tolist())]

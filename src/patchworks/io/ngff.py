@@ -79,6 +79,15 @@ def ome_attrs(attrs: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     return attrs, version
 
 
+def listed_labels(store: str | Path) -> list[Path]:
+    """The label images listed in ``<store>/labels`` (NGFF), in their order."""
+    group = Path(store) / "labels"
+    if not group.exists():
+        return []
+    ngff, _ = ome_attrs(zarr.open_group(str(group), mode="r").attrs.asdict())
+    return [group / name for name in ngff.get("labels", [])]
+
+
 def open_group(store: str | Path, mode: str = "r") -> zarr.Group:
     """Open a zarr group, with an error naming the path when it is not one."""
     path = Path(store)

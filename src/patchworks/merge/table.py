@@ -9,19 +9,22 @@ depend only on the staged labels, not on job order.
 The table stores, per tile, only its dropped members (local label and final id), so a relabel
 job reads its own slice and derives every other id from ``offsets`` and ``ptr``; memory grows
 with pairs and tiles, never with the largest label id.
+
+A size filter removes whole objects: ``removed`` lists their ids (as numbered before the filter,
+sorted); every lookup maps them to 0 and moves the ids after them down, so ids stay 1..N.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .faces import TILE_SHIFT
 
-TABLE_FILES = ("offsets.npy", "ptr.npy", "member_local.npy", "member_final.npy")
+TABLE_FILES = ("offsets.npy", "ptr.npy", "member_local.npy", "member_final.npy", "removed.npy")
 LOCAL_MASK = np.int64((1 << 32) - 1)
 
 
@@ -30,22 +33,33 @@ class RelabelTable:
     offsets: np.ndarray  # (n_tiles + 1,) int64: staged ids of tile t are offsets[t] + 1..count
     ptr: np.ndarray  # (n_tiles + 1,) int64: tile t's members are member_*[ptr[t]:ptr[t+1]]
     member_local: np.ndarray  # local label of each dropped member, sorted within a tile
-    member_final: np.ndarray  # its final id
+    member_final: np.ndarray  # its final id (before the size filter)
+    removed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ids filtered out, sorted
+
+    @property
+    def n_merged(self) -> int:
+        """Objects before the size filter."""
+        return int(self.offsets[-1] - self.ptr[-1])
 
     @property
     def n_objects(self) -> int:
-        return int(self.offsets[-1] - self.ptr[-1])
+        return self.n_merged - len(self.removed)
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        for name, arr in zip(TABLE_FILES, (self.offsets, self.ptr, self.member_local, self.member_final)):
+        arrays = (self.offsets, self.ptr, self.member_local, self.member_final, self.removed)
+        for name, arr in zip(TABLE_FILES, arrays):
             np.save(folder / name, arr)
 
     @classmethod
     def load(cls, folder: str | Path, mmap: bool = True) -> RelabelTable:
         mode = "r" if mmap else None
         return cls(*(np.load(Path(folder) / name, mmap_mode=mode) for name in TABLE_FILES))
+
+    def without(self, removed: np.ndarray) -> RelabelTable:
+        """This table with the objects ``removed`` (ids before the filter) filtered out."""
+        return replace(self, removed=np.unique(np.asarray(removed, dtype=np.int64)))
 
     def tile_lut(self, tile: int) -> np.ndarray:
         """Lookup table ``local label -> final id`` (index 0 -> 0) for one tile."""
@@ -57,6 +71,12 @@ class RelabelTable:
         lut = start - lo + ids - np.searchsorted(local, ids)
         lut[local] = final
         lut[0] = 0
+        if len(self.removed):  # the size filter: removed ids -> 0, the later ones close the gaps
+            removed = np.asarray(self.removed)
+            before = np.searchsorted(removed, lut)
+            gone = removed[np.minimum(before, len(removed) - 1)] == lut
+            lut -= before
+            lut[gone] = 0
         return lut
 
 

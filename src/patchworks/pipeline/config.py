@@ -39,6 +39,10 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         err = errors[0]
         key = ".".join(map(str, err.absolute_path)) or "(top level)"
         raise ConfigError(f"{key}: {err.message} (accepted: {describe(err.schema)})")
+    low, high = config["filter"]["min_volume"], config["filter"]["max_volume"]
+    if low is not None and high is not None and low > high:
+        raise ConfigError(f"filter.min_volume: {low} is larger than filter.max_volume {high}, so every "
+                          "object would be removed; give min_volume <= max_volume")
     return config
 
 

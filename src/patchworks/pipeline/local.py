@@ -51,11 +51,12 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
     face_files = [plan.path("faces", f"{t}-{a}.npy") for t, a in plan.grid.faces()]
     tasks.map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], "faces")
     steps.cc(config, stage_files, face_files, plan.path("cc.json"))
+    steps.measure(config, plan.objects_file)
     steps.label_image(config, plan.path("label_image.json"))
     steps.pyramid(config, plan.path("pyramid.json"))
     tasks.map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles],
               "write labels" + (" and pyramid" if plan.label.levels > 1 else ""))
-    steps.publish(config, plan.path("cc.json"), plan.path("published.json"))
+    steps.publish(config, plan.path("cc.json"), plan.objects_file, plan.path("published.json"))
     return plan
 
 

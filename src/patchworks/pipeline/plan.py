@@ -5,6 +5,7 @@ Built at Snakefile parse time (metadata reads only) and again inside each job.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from ..errors import ConfigError
 from ..io import atomic
 from ..io.labels import LabelImage, overwrite_message
 from ..io.ngff import ImageInfo, ImageSource, fixed_indices, read_image_info, zarr_chunks
+from ..measure.objects import Geometry
 from ..methods import (
     MODEL_METHODS,
     is_path,
@@ -125,6 +127,15 @@ class Plan:
     def voxel_size(self) -> tuple[float, ...]:
         return tuple(self.image.scale[i] for i in self.image.spatial_axes)
 
+    @property
+    def geometry(self) -> Geometry:
+        """The spatial calibration of the segmented level: object volumes and centroids in its units."""
+        spatial = self.image.spatial_axes
+        units = {self.image.axes[i].unit for i in spatial}
+        translation = tuple(self.image.translation[i] for i in spatial)
+        return Geometry(self.image.spatial_names, self.voxel_size, translation,
+                        units.pop() if len(units) == 1 else None)
+
     def object_diameter(self) -> float:
         """The object diameter for overlap auto, in physical units."""
         diameter = self.config["tiling"]["object_diameter"]
@@ -177,7 +188,7 @@ class Plan:
         label = LabelImage(
             root=str(out["store"] or self.store), name=out["label_name"],
             image=self.image, grid=self.grid, levels=levels, factors=factors, dtype=out["dtype"],
-            into_input=into_input, layout=out["layout"],
+            into_input=into_input, layout=out["layout"], image_level=self.config["input"]["level"],
         )
         label.check_alignment()
         return label
@@ -382,3 +393,25 @@ class Plan:
     @property
     def table_dir(self) -> str:
         return self.path("table")
+
+    def measures_file(self, tile: int) -> str:
+        """The stage job's partial measurements of its tile's labels."""
+        return self.path("measures", f"{tile}.npz")
+
+    def report_path(self, name: str) -> str:
+        """A file of the run's report (the figures step's outputs)."""
+        return self.path("report", name)
+
+    @property
+    def report_config(self) -> dict[str, Any]:
+        """The run's config as the report shows it: defaults filled in, the tiling as resolved; without
+        output.overwrite, which changes no result. Keys sorted: a rule's params compare as text."""
+        out = {k: v for k, v in self.config["output"].items() if k != "overwrite"}
+        tiling = {**self.config["tiling"], "tile_shape": list(self.grid.tile_shape),
+                  "overlap": list(self.grid.overlap)}
+        return json.loads(json.dumps({**self.config, "output": out, "tiling": tiling}, sort_keys=True))
+
+    @property
+    def objects_file(self) -> str:
+        """The object table as the measure job writes it (publish copies it beside the labels)."""
+        return self.path("objects.parquet")

@@ -36,7 +36,9 @@ STEPS: dict[str, Step] = {
     "label_image": lambda s: steps.label_image(s.config, s.output[0]),
     "relabel": lambda s: steps.relabel(s.config, int(s.wildcards.tile), s.output[0]),
     "pyramid": lambda s: steps.pyramid(s.config, s.output[0]),
-    "publish": lambda s: steps.publish(s.config, s.input.cc, s.output[0]),
+    "measure": lambda s: steps.measure(s.config, s.output[0]),
+    "figures": lambda s: steps.figures(s.config, dict(s.output.items())),
+    "publish": lambda s: steps.publish(s.config, s.input.cc, s.input.objects, s.output[0]),
 }
 
 

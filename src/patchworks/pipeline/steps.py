@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 import zarr
 
 from ..io import atomic, chunked
 from ..io.digest import digest
 from ..io.labels import check_dtype_fits
+from ..measure.objects import combine, merged_voxels, object_table, size_filter, write_parquet
 from ..merge.downsample import downsample
 from ..merge.faces import face_pairs, face_pairs_iou
 from ..merge.table import RelabelTable, apply_lut, build_table
@@ -72,7 +74,7 @@ def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = 
     plan.label.reserve(str(plan.workdir))
     zarr.create_array(
         plan.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
-        chunks=plan.label.spatial_chunks(0), shards=plan.label.spatial_shards(0), overwrite=True,
+        chunks=plan.label.chunks(0), shards=plan.label.spatial_shards(0), overwrite=True,
     )
     atomic.write_json(output, {"shape": plan.grid.shape, "tile_shape": plan.grid.tile_shape,
                                "tiles": plan.grid.n_tiles, "counts": plan.grid.counts})
@@ -156,7 +158,9 @@ def stage(config: dict[str, Any], tile: int, threshold_file: str | None, normali
     empty = empty_threshold(config, threshold_file)
     stage_store = zarr.open_array(plan.stage_store, mode="r+")
     bands = plan.path("bands", f"{tile}.npz") if plan.keeps_bands else None
-    result = stage_tile(plan.tile_source(), plan.grid, tile, fn, stage_store, empty, bands)
+    intensity = plan.source() if config["method"]["name"] == "staged" else None  # else the block read
+    result = stage_tile(plan.tile_source(), plan.grid, tile, fn, stage_store, empty, bands,
+                        plan.measures_file(tile), intensity)
     atomic.write_json(output, result)
 
 
@@ -173,7 +177,8 @@ def faces(config: dict[str, Any], tile: int, axis: int, output: str) -> None:
 
 
 def cc(config: dict[str, Any], stage_files: Sequence[str], face_files: Sequence[str], output: str) -> None:
-    """Build the relabel table (and check that ``output.dtype`` holds its ids)."""
+    """Build the relabel table, with the size filter's removals (and check that ``output.dtype`` holds
+    its ids)."""
     t0 = time.perf_counter()
     plan = Plan(config)
     counts = np.zeros(plan.grid.n_tiles, dtype=np.int64)
@@ -181,10 +186,24 @@ def cc(config: dict[str, Any], stage_files: Sequence[str], face_files: Sequence[
         info = atomic.read_json(f)
         counts[info["tile"]] = info["count"]
     table = build_table(counts, (np.load(f) for f in face_files))
+    bounds = config["filter"]
+    if bounds["min_volume"] is not None or bounds["max_volume"] is not None:
+        voxels = merged_voxels(table, [plan.measures_file(t) for t in range(plan.grid.n_tiles)])
+        table = table.without(size_filter(voxels, plan.geometry.voxel_volume, bounds["min_volume"],
+                                          bounds["max_volume"]))
     check_dtype_fits(table.n_objects, config["output"]["dtype"])
     table.save(plan.table_dir)
     atomic.write_json(output, {"objects": table.n_objects, "staged_labels": int(counts.sum()),
-                               "merged_labels": int(table.ptr[-1]), "seconds": time.perf_counter() - t0})
+                               "merged_labels": int(table.ptr[-1]), "filtered_out": len(table.removed),
+                               "seconds": time.perf_counter() - t0})
+
+
+def measure(config: dict[str, Any], output: str) -> None:
+    """The object table: every tile's partial measurements combined through the relabel table."""
+    plan = Plan(config)
+    table = RelabelTable.load(plan.table_dir)
+    acc = combine(table, [plan.measures_file(t) for t in range(plan.grid.n_tiles)], plan.image.dtype)
+    write_parquet(object_table(acc, plan.geometry, config["output"]["dtype"]), output)
 
 
 def label_image(config: dict[str, Any], output: str) -> None:
@@ -218,15 +237,51 @@ def relabel(config: dict[str, Any], tile: int, output: str) -> None:
     for level in range(label.levels):
         if level:
             data = downsample(data, label.factors, config["pyramid"]["method"])
-        chunked.write(label.array(level), label.selection(label.tile_share(tile, level)), data)
+        chunked.write(label.array(level), label.tile_share(tile, level), data)
         digests[str(level)] = digest(data)
     atomic.write_json(output, {"tile": tile, "digests": digests, "seconds": time.perf_counter() - t0})
 
 
-def publish(config: dict[str, Any], cc_summary: str, output: str) -> None:
-    """Write the NGFF metadata and list the label image: only now does it look complete."""
+def figures(config: dict[str, Any], out: dict[str, str]) -> None:
+    """The report's pictures (overview, per-tile heatmaps, volume histogram, seam check) and the seam
+    check's numbers, from the published labels, the object table and the stage records; the config."""
+    import pyarrow.parquet as pq
+
+    from ..report import figures as fig
+    from ..report.seams import seam_check
+
     plan = Plan(config)
-    plan.label.publish(str(plan.workdir))
+    names = plan.image.spatial_names
+    bbox = [f"bbox_{end}_{a}" for end in ("start", "stop") for a in names]
+    table = pq.read_table(plan.objects_file, columns=["volume", *bbox])
+    starts, stops = (np.stack([table[f"bbox_{end}_{a}"].to_numpy() for a in names], axis=1)
+                     .reshape(-1, len(names)) for end in ("start", "stop"))
+    check = seam_check(starts, stops, plan.grid, names)
+    fig.overview(plan, out["overview"])
+    records = [atomic.read_json(plan.path("stage", f"{t}.json")) for t in range(plan.grid.n_tiles)]
+    fig.tile_heatmaps(plan, records, out["tiles"])
+    unit = f"{plan.geometry.unit or 'voxel'}^{len(names)}"
+    fig.volume_histogram(table["volume"].to_numpy(), unit, config["filter"], out["volumes"])
+    fig.seam_figure(check, out["seams"])
+    atomic.write_text(out["seam_table"], seam_rows(check))
+    atomic.write_text(out["config"], yaml.safe_dump(plan.report_config))
+
+
+def seam_rows(check: dict[str, Any]) -> str:
+    """The seam check as tab-separated rows, one per seam."""
+    keys = ["axis", "position", "ends", "crossing", "rate", "control_position", "control_ends",
+            "control_crossing", "control_rate"]
+    rows = ["\t".join(keys)] + ["\t".join("" if s[k] is None else f"{s[k]:.4f}" if isinstance(s[k], float)
+                                          else str(s[k]) for k in keys) for s in check["seams"]]
+    return "\n".join(rows) + "\n"
+
+
+def publish(config: dict[str, Any], cc_summary: str, objects: str, output: str) -> None:
+    """Place the object table beside the labels, write the NGFF metadata and list the label image: only
+    now does it look complete."""
+    plan = Plan(config)
     summary = atomic.read_json(cc_summary)
+    atomic.copy(objects, plan.label.table_path)
+    plan.label.publish(str(plan.workdir), summary["objects"])
     atomic.write_json(output, {"labels": str(Path(plan.label.path)), "objects": summary["objects"],
-                               "levels": plan.label.levels})
+                               "levels": plan.label.levels, "table": str(plan.label.table_path)})

@@ -10,7 +10,7 @@ from typing import Any
 import dask.array as da
 import zarr
 
-from ..io.ngff import ImageInfo, ome_attrs, read_image_info
+from ..io.ngff import ImageInfo, listed_labels, ome_attrs, read_image_info
 
 
 def _levels(store: str | Path) -> list[ImageInfo]:
@@ -20,15 +20,6 @@ def _levels(store: str | Path) -> list[ImageInfo]:
 
 def _without(values: Sequence[Any], index: int | None) -> list[Any]:
     return [v for i, v in enumerate(values) if i != index]
-
-
-def listed_labels(store: str | Path) -> list[Path]:
-    """The label images listed in ``<store>/labels`` (NGFF), in their order."""
-    group = Path(store) / "labels"
-    if not group.exists():
-        return []
-    ngff, _ = ome_attrs(zarr.open_group(str(group), mode="r").attrs.asdict())
-    return [group / name for name in ngff.get("labels", [])]
 
 
 def channel_names(store: str | Path, image: ImageInfo) -> list[str] | None:
@@ -41,7 +32,7 @@ def channel_names(store: str | Path, image: ImageInfo) -> list[str] | None:
 
 def _label_layer(path: Path, image: ImageInfo) -> tuple[Any, dict[str, Any]]:
     """A label image (an NGFF label group, or one plain array on the image's spatial grid) as napari
-    data (all levels) and layer options, on the image's axes less its channel axis."""
+    data (all levels) and layer options, on the image's spatial axes."""
     node = zarr.open(str(path), mode="r")
     spatial = image.spatial_axes
     if isinstance(node, zarr.Array):  # a single array, e.g. tile_process's write_to
@@ -52,12 +43,17 @@ def _label_layer(path: Path, image: ImageInfo) -> tuple[Any, dict[str, Any]]:
         translate = [image.translation[i] for i in spatial]
         return da.from_zarr(node), {"scale": scale, "translate": translate, "multiscale": False}
     levels = _levels(path)
-    c = levels[0].axis_index("c")
-    keep = tuple(0 if i == c else slice(None) for i in range(len(levels[0].axes)))
+    keep = _non_spatial(levels[0])  # labels of other writers may keep a channel axis of size 1
     data = [da.from_zarr(str(path / info.path))[keep] for info in levels]
-    options = {"scale": _without(levels[0].scale, c), "translate": _without(levels[0].translation, c),
-               "multiscale": len(data) > 1}
+    first = levels[0]
+    options = {"scale": [first.scale[i] for i in first.spatial_axes],
+               "translate": [first.translation[i] for i in first.spatial_axes], "multiscale": len(data) > 1}
     return (data if len(data) > 1 else data[0]), options
+
+
+def _non_spatial(info: ImageInfo) -> tuple[Any, ...]:
+    """The selection dropping every non-spatial axis (index 0 of each)."""
+    return tuple(slice(None) if i in info.spatial_axes else 0 for i in range(len(info.axes)))
 
 
 def view_in_napari(store: str | Path, labels: str | Path | Sequence[str | Path] | None = None, *,

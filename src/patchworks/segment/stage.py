@@ -13,6 +13,7 @@ import zarr
 from ..errors import MethodError
 from ..io import atomic, chunked
 from ..io.ngff import ImageSource
+from ..measure.tile import measure_tile
 from ..methods import TileFn
 from ..tiling.grid import TileGrid
 from .thresholds import Threshold, is_empty
@@ -58,12 +59,16 @@ def stage_tile(
     stage: zarr.Array,
     empty_threshold: Threshold | None = None,
     bands_file: str | None = None,
+    measures_file: str | None = None,
+    intensity: ImageSource | None = None,
 ) -> dict[str, Any]:
     """Segment ``tile`` and write its labels, renumbered 1..n, to its region of ``stage``.
 
     A tile whose read block (core plus halo) has max <= ``empty_threshold`` is not segmented.
     With ``bands_file`` (stitch mode iou) the tile's prediction in the overlap band around its core
-    is kept there too, numbered as in its core (labels seen only in the band: 0).
+    is kept there too, numbered as in its core (labels seen only in the band: 0). With
+    ``measures_file`` the labels' partial measurements are written there, over the intensities of
+    the block read (its first channel), or of ``intensity`` where the block is not the image (staged).
     """
     t0 = time.perf_counter()
     region = grid.halo(tile)
@@ -82,7 +87,6 @@ def stage_tile(
             result = fn(block)
         except Exception as err:
             raise MethodError(f"{where}: the method raised {type(err).__name__}: {err}") from err
-        del block  # memory: at most the input, the method's labels and the core's copy at a time
         full = check_labels(result, spatial, where)
         del result
         labels = np.ascontiguousarray(full[core])
@@ -94,15 +98,21 @@ def stage_tile(
         del full
         labels = labels.astype(np.uint32, copy=False)
     t2 = time.perf_counter()
+    if measures_file:  # memory: the block, the core's labels and the measurement's slabs
+        channel = (0,) * (block.ndim - grid.ndim)  # extra channels stack on a last axis: the first
+        values = intensity.read(grid.core(tile)) if intensity else block[core + channel]
+        measure_tile(labels, values, tuple(s.start for s in grid.core(tile))).save(measures_file)
+    del block
+    t3 = time.perf_counter()
     chunked.write(stage, grid.core(tile), labels)
     if bands_file:
         atomic.save_npz(bands_file, bands)
-    t3 = time.perf_counter()
+    t4 = time.perf_counter()
     return {
         "tile": tile,
         "count": int(labels.max()) if labels.size else 0,
         "skipped": bool(skipped),
-        "seconds": {"read": t1 - t0, "method": t2 - t1, "write": t3 - t2},
+        "seconds": {"read": t1 - t0, "method": t2 - t1, "measure": t3 - t2, "write": t4 - t3},
     }
 
 

@@ -1,0 +1,1 @@
+"""The run's report: pictures of the result and the seam check."""
