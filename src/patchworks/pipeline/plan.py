@@ -405,10 +405,12 @@ class Plan:
     @property
     def report_config(self) -> dict[str, Any]:
         """The run's config as the report shows it: defaults filled in, the tiling as resolved; without
-        output.overwrite, which changes no result. Keys sorted: a rule's params compare as text."""
+        what changes no result once the tiling is fixed (output.overwrite, the memory budgets and the
+        object diameter that size tiles "auto"). Keys sorted: a rule's params compare as text."""
         out = {k: v for k, v in self.config["output"].items() if k != "overwrite"}
-        tiling = {**self.config["tiling"], "tile_shape": list(self.grid.tile_shape),
-                  "overlap": list(self.grid.overlap)}
+        sizing = ("memory_mb", "gpu_memory_mb", "object_diameter")
+        tiling = {**{k: v for k, v in self.config["tiling"].items() if k not in sizing},
+                  "tile_shape": list(self.grid.tile_shape), "overlap": list(self.grid.overlap)}
         return json.loads(json.dumps({**self.config, "output": out, "tiling": tiling}, sort_keys=True))
 
     @property
