@@ -11,6 +11,7 @@ from snakemake.utils import min_version, validate
 from patchworks.pipeline.config import validate_config
 from patchworks.errors import ConfigError
 from patchworks.pipeline.status import failure_report
+from patchworks.segment import server
 
 min_version("9.0")
 
@@ -57,6 +58,13 @@ rule all:
         rules.figures.output,
 
 
+onsuccess:
+    if server.serves(config["method"]):  # this run's tile servers on this host: idle now
+        server.stop(config)
+
+
 onerror:
     # one summary of the failed tiles and jobs, their errors and logs (read from the work directory)
     print(failure_report(plan), file=sys.stderr)
+    if server.serves(config["method"]):
+        server.stop(config)

@@ -76,6 +76,8 @@ def variant(finished_run: tuple[Path, dict], name: str, change: dict | None, com
     ("connectivity", {"connectivity": 2}, ALL_AFTER_STAGE),
     ("output-dtype", {"output": {"dtype": "uint16"}}, ALL_AFTER_CC),
     ("overwrite-flag", {"output": {"overwrite": True}}, set()),
+    ("tile-server", {"method": {"cellpose": {"server": False}, "custom": {"server": True}}}, set()),
+    ("memory-budget", {"tiling": {"memory_mb": 1234}}, set()),
 ])
 def test_config_change_reruns_only_what_it_affects(finished_run: tuple[Path, dict], name: str,
                                                     change: dict | None, expected: set[str]) -> None:
@@ -87,3 +89,15 @@ def test_profile_change_reruns_nothing(finished_run: tuple[Path, dict]) -> None:
     """Other resources (as a different profile would set) rerun nothing."""
     cfg, _ = finished_run
     assert planned_rules(cfg, "--set-resources", "stage:mem_mb=123", "--set-threads", "cc=2") == set()
+
+
+def test_key_order_reruns_nothing(finished_run: tuple[Path, dict]) -> None:
+    """The same config with every mapping's keys in reverse order (params compare as text)."""
+    cfg, config = finished_run
+
+    def reverse(value):
+        return {k: reverse(v) for k, v in reversed(value.items())} if isinstance(value, dict) else value
+
+    path = cfg.with_name("reversed.yaml")
+    path.write_text(yaml.safe_dump(reverse(config), sort_keys=False))
+    assert planned_rules(path) == set()

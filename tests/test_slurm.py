@@ -3,8 +3,9 @@
 The profile is installed as the README says (``~/.config/snakemake/slurm``; any existing one is
 put back afterwards) and two configs run through the literal
 ``snakemake --profile slurm --profile tests/slurm/ci-profile --configfile <cfg>`` at once, each
-under ``timeout -s KILL``: a GPU custom method (stage jobs on partition ``gpu`` with one GPU; its
-first call fails, so that tile's stage job alone is resubmitted, with twice the memory) and the
+under ``timeout -s KILL``: a GPU custom method (stage jobs on partition ``gpu`` with one GPU, each
+handing its tile to a tile server in its SLURM job; its first call fails, so that tile's stage job
+alone is resubmitted, with twice the memory) and the
 threshold method (all on ``cpu``). ``sacct`` is the judge of where each job ran; the labels
 must equal those of a local run bit for bit. The bundling set in the profile (groups) is on.
 
@@ -110,7 +111,7 @@ class Run:
 def gpu_method(tmp: Path, name: str) -> dict:
     marker = str(tmp / f"{name}.first-call")
     return {"name": "custom", "custom": {"function": FLAKY, "kwargs": {**GPU_KWARGS, "marker": marker},
-                                         "gpu": True}}
+                                         "gpu": True, "server": True}}
 
 
 def write_config(tmp: Path, name: str, method: dict, tiling: dict) -> tuple[dict, Path]:
@@ -278,6 +279,9 @@ def test_gpu_method_stage_jobs_on_gpu_partition_labels_equal_local(runs) -> None
     assert len(records) == 4, "skip_empty with a GPU method: one occupancy record per tile"
     kinds = {path.parts[0] for path in run.logs.values()}
     assert any(k.startswith("group_") and "occupancy" in k for k in kinds), kinds
+    logs = Path(run.config["workdir"]) / "nuclei" / "logs" / "stage"
+    for tile in occupied_tiles(run, 4):  # segmented in a tile server inside the tile's SLURM job
+        assert "in tile server pid" in (logs / f"{tile}.log").read_text(), tile
     assert local.returncode == 0, local.stderr[-3000:]
     ours = zarr.open_group(str(run.labels), mode="r")
     ref_path = Path(local_config["input"]["store"]) / "labels" / local_config["output"]["label_name"]

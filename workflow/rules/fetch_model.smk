@@ -8,7 +8,7 @@ rule fetch_model:
     output:
         plan.path("model.json"),
     params:
-        method=config["method"],
+        method=plan.method_params,
     log:
         log("fetch_model"),
     conda:

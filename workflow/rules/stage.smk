@@ -18,7 +18,7 @@ rule stage:
         # re-evaluated when the job is scheduled, once its occupancy record exists.
         gpu=(lambda w, input: tile_needs_gpu(config, input.get("occupancy"))) if uses_gpu(config["method"]) else 0,
     params:
-        method=config["method"],
+        method=plan.method_params,
         tiling=plan.tiling_params,
         connectivity=config["connectivity"],
         keeps_bands=plan.keeps_bands,

@@ -124,6 +124,15 @@ class Plan:
                 "skip_empty": tiling["skip_empty"], "empty_threshold": tiling["empty_threshold"]}
 
     @property
+    def method_params(self) -> dict[str, Any]:
+        """The method section as a job's output depends on it: without ``server``, which only says
+        where the stage jobs run their tiles. Keys sorted: a rule's params compare as text, and the
+        order of keys in a config file changes no result."""
+        method = {key: {k: v for k, v in value.items() if k != "server"} if isinstance(value, dict) else value
+                  for key, value in self.config["method"].items()}
+        return json.loads(json.dumps(method, sort_keys=True))
+
+    @property
     def voxel_size(self) -> tuple[float, ...]:
         return tuple(self.image.scale[i] for i in self.image.spatial_axes)
 
@@ -405,13 +414,15 @@ class Plan:
     @property
     def report_config(self) -> dict[str, Any]:
         """The run's config as the report shows it: defaults filled in, the tiling as resolved; without
-        what changes no result once the tiling is fixed (output.overwrite, the memory budgets and the
-        object diameter that size tiles "auto"). Keys sorted: a rule's params compare as text."""
+        what changes no result once the tiling is fixed (output.overwrite, the method's server, the
+        memory budgets and the object diameter that size tiles "auto"). Keys sorted: a rule's params
+        compare as text."""
         out = {k: v for k, v in self.config["output"].items() if k != "overwrite"}
         sizing = ("memory_mb", "gpu_memory_mb", "object_diameter")
         tiling = {**{k: v for k, v in self.config["tiling"].items() if k not in sizing},
                   "tile_shape": list(self.grid.tile_shape), "overlap": list(self.grid.overlap)}
-        return json.loads(json.dumps({**self.config, "output": out, "tiling": tiling}, sort_keys=True))
+        report = {**self.config, "output": out, "tiling": tiling, "method": self.method_params}
+        return json.loads(json.dumps(report, sort_keys=True))
 
     @property
     def objects_file(self) -> str:

@@ -14,9 +14,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..methods import uses_gpu
+from ..segment import server
 from . import steps
 
 Step = Callable[[Any], None]
+
+
+def stage(s: Any) -> None:
+    """A stage job: in a tile server when the method is served and the job needs its model (a job of a
+    GPU method given no GPU has a tile known to be empty: it runs here, loading no model)."""
+    method = s.config["method"]
+    served = server.serves(method) and (not uses_gpu(method) or s.resources.get("gpu", 0))
+    (server.stage if served else steps.stage)(s.config, int(s.wildcards.tile), s.input.get("threshold"),
+                                              s.input.get("normalization"), s.output[0])
+
 
 STEPS: dict[str, Step] = {
     "demo": lambda s: steps.build_demo(s.config),
@@ -29,8 +41,7 @@ STEPS: dict[str, Step] = {
                                            s.output[0]),
     "normalization": lambda s: steps.normalization(s.config, s.output[0]),
     "fetch_model": lambda s: steps.fetch_model(s.config, s.output[0]),
-    "stage": lambda s: steps.stage(s.config, int(s.wildcards.tile), s.input.get("threshold"),
-                                   s.input.get("normalization"), s.output[0]),
+    "stage": stage,
     "faces": lambda s: steps.faces(s.config, int(s.wildcards.tile), int(s.wildcards.axis), s.output[0]),
     "cc": lambda s: steps.cc(s.config, s.input.stage, s.input.faces, s.output[0]),
     "label_image": lambda s: steps.label_image(s.config, s.output[0]),

@@ -1,0 +1,330 @@
+"""Tile servers: a model method's import and model load paid once per process, not once per tile.
+
+A stage job of a served method (``method.<name>.server``) hands its tile to a long-lived process on
+its node that runs the very same ``steps.stage`` for tile after tile, its model loaded once. The job
+takes a free slot (a non-blocking flock: as many servers as stage jobs run at once on the node, each
+used by one job at a time), connects to the slot's Unix socket and sends its arguments; when nobody
+answers there (no server yet, or the stale socket of a dead one) it starts one: the same interpreter,
+detached, logging to ``<workdir>/<label>/logs/server/``. The reply is ok, with what the step printed
+(copied to the job's log), or the step's error, which the job raises as its own. A server that dies
+mid-tile fails that job alone; its retry starts a new server. A server exits after ``IDLE_SECONDS``
+without work, when the run ends (``stop``: the Snakefile's onsuccess / onerror), and as soon as
+the Snakemake process that ran the job that started it is gone (a killed run; on SLURM, the end
+of the SLURM job, whose Snakemake runs one job or a group's jobs), so that no server outlives its
+run or its allocation.
+
+Servers are keyed by the run (working directory, work directory, method section) and the node
+(host, interpreter, CUDA_VISIBLE_DEVICES, SLURM_JOB_ID): under SLURM a server serves the jobs of its
+own allocation only, e.g. the stage jobs of one group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import itertools
+import json
+import logging
+import os
+import pickle
+import socket
+import struct
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+IDLE_SECONDS = 60.0
+POLL_SECONDS = 1.0  # how often an idle server checks that its Snakemake process is still there
+SHELLS = {"sh", "bash", "dash", "zsh"}
+START_SECONDS = 300.0  # for a new server to answer (the interpreter and patchworks import)
+HEADER = struct.Struct("!Q")
+
+
+class ServerError(RuntimeError):
+    """A tile server did not answer or died while it segmented the job's tile."""
+
+
+def serves(method: dict[str, Any]) -> bool:
+    """Whether the method's stage jobs hand their tiles to a tile server."""
+    return bool(method.get(method["name"], {}).get("server", False))
+
+
+def stage(config: dict[str, Any], tile: int, threshold_file: str | None, normalization_file: str | None,
+          output: str) -> None:
+    """``steps.stage`` in a tile server of this node. The server writes the tile's record next to
+    ``output``; only this job moves it in place, so a job killed meanwhile leaves none."""
+    partial = f"{output}.served"
+    with slot(config) as path:
+        reply = request(path, config, {"args": (config, tile, threshold_file, normalization_file, partial)})
+    sys.stdout.write(reply["output"])
+    print(f"patchworks stage: in tile server pid {reply['pid']} (its tile {reply['served']}; peak RSS "
+          f"{reply['peak_rss_mb']:.1f} MB; log {server_log(config, path)})")
+    if not reply["ok"]:
+        print(reply["traceback"], file=sys.stderr, end="")
+        raise reply["error"]
+    os.replace(partial, output)
+
+
+def run_dir(config: dict[str, Any]) -> Path:
+    """The sockets and slot locks of one run's servers: a short path (a socket's is at most ~100
+    bytes), private to this user."""
+    root = Path("/tmp") / f"patchworks-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    info = root.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ServerError(f"{root} belongs to another user or is open to others; remove it")
+    run = [os.getcwd(), os.path.abspath(os.path.join(config["workdir"], config["output"]["label_name"])),
+           config["method"]]
+    folder = root / digest(run)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def node_key() -> str:
+    """What a server must share with the jobs it serves, besides the run."""
+    return digest([socket.gethostname(), sys.executable, os.environ.get("CUDA_VISIBLE_DEVICES"),
+                   os.environ.get("SLURM_JOB_ID")])
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def slot(config: dict[str, Any]) -> Iterator[Path]:
+    """The socket path of the first slot no other job of this node holds; held until the block ends
+    (the lock goes with the job's process, however it ends)."""
+    folder, node = run_dir(config), node_key()
+    for n in itertools.count():
+        fd = os.open(folder / f"{node}-{n}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield folder / f"{node}-{n}.sock"
+        finally:
+            os.close(fd)
+        return
+
+
+def server_log(config: dict[str, Any], path: Path) -> str:
+    return os.path.join(config["workdir"], config["output"]["label_name"], "logs", "server",
+                        f"{socket.gethostname()}-{path.stem}.log")
+
+
+def request(path: Path, config: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """Send ``message`` to the server at ``path`` (started when none answers) and return its reply."""
+    found = connect(path) or start(path, config)
+    conn, hello = found
+    with conn:
+        try:
+            send(conn, message)
+            reply = receive(conn)
+        except OSError:
+            reply = None
+    if reply is None:
+        tile = message["args"][1]
+        raise ServerError(f"the tile server (pid {hello['pid']}) died while segmenting tile {tile} (killed? "
+                          f"out of memory?); its log: {server_log(config, path)}. The job's retry, or the "
+                          "next run, starts a new server")
+    return reply
+
+
+def connect(path: Path) -> tuple[socket.socket, dict[str, Any]] | None:
+    """A connection to the server at ``path`` and its greeting; None when no server answers there."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(str(path))
+        hello = receive(conn)  # None: the server was closing (idle) as we connected
+    except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
+        hello = None
+    if hello is None:
+        conn.close()
+        return None
+    return conn, hello
+
+
+def start(path: Path, config: dict[str, Any]) -> tuple[socket.socket, dict[str, Any]]:
+    """Start a server at ``path`` (replacing a stale socket) and connect to it."""
+    path.unlink(missing_ok=True)
+    log = Path(server_log(config, path))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))}  # this job's imports
+    with open(log, "a") as fh:
+        command = [sys.executable, "-m", "patchworks.segment.server", str(path), str(IDLE_SECONDS),
+                   str(snakemake_pid())]
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + START_SECONDS
+    while (found := connect(path)) is None:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-20:])
+            raise ServerError(f"a tile server did not start (exit code {proc.poll()}); its log {log} "
+                              f"ends:\n{tail}")
+        time.sleep(0.05)
+    return found
+
+
+def snakemake_pid() -> int:
+    """The Snakemake process that runs this job: the job's parent, or the shell's parent when
+    Snakemake ran the job's script through a shell."""
+    pid = os.getppid()
+    if read_proc(pid, "comm") in SHELLS:
+        pid = int(read_proc(pid, "stat").rsplit(")", 1)[1].split()[1])
+    return pid
+
+
+def read_proc(pid: int, name: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/{name}").read_text().strip()
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not)."""
+    stat = read_proc(pid, "stat")
+    return bool(stat) and stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def stop(config: dict[str, Any]) -> int:
+    """Stop this run's idle servers on this node and remove their sockets; how many were running."""
+    folder = run_dir(config)
+    stopped = 0
+    for path in sorted(folder.glob("*.sock")):
+        found = connect(path)
+        if found:
+            with found[0] as conn:
+                send(conn, {"stop": True})
+                receive(conn)
+            stopped += 1
+    for lock in folder.glob("*.lock"):
+        lock.unlink()
+    with contextlib.suppress(OSError):
+        for path in folder.glob("*.sock"):
+            path.unlink()
+        folder.rmdir()
+    return stopped
+
+
+def send(conn: socket.socket, message: Any) -> None:
+    data = pickle.dumps(message)
+    conn.sendall(HEADER.pack(len(data)) + data)
+
+
+def receive(conn: socket.socket) -> Any:
+    """The next message, or None when the peer closed the connection first."""
+    header = read_exactly(conn, HEADER.size)
+    if header is None:
+        return None
+    data = read_exactly(conn, HEADER.unpack(header)[0])
+    return None if data is None else pickle.loads(data)
+
+
+def read_exactly(conn: socket.socket, size: int) -> bytes | None:
+    chunks, left = [], size
+    while left:
+        chunk = conn.recv(min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------- the server process
+
+
+def serve(path: str, idle: float, watched: int) -> None:
+    """Listen at ``path`` and run ``steps.stage`` for each request, one at a time, until ``idle``
+    seconds pass without one, a stop request comes or process ``watched`` (Snakemake) is gone."""
+    from ..pipeline.rule import release_freed_memory
+
+    release_freed_memory()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    inode = os.stat(path).st_ino
+    listener.listen()
+    listener.settimeout(POLL_SECONDS)
+    print(f"tile server pid {os.getpid()}: listening on {path} ({sys.executable})", flush=True)
+    served, last = 0, time.monotonic()
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            if not alive(watched):
+                print(f"tile server pid {os.getpid()}: its Snakemake (pid {watched}) is gone, exiting",
+                      flush=True)
+                break
+            if time.monotonic() - last > idle:
+                print(f"tile server pid {os.getpid()}: idle for {idle:.0f} s, exiting", flush=True)
+                break
+            continue
+        with conn:
+            conn.settimeout(None)
+            try:
+                send(conn, {"pid": os.getpid()})
+                message = receive(conn)
+                if message is None:
+                    continue
+                if message.get("stop"):
+                    send(conn, {"ok": True})
+                    print(f"tile server pid {os.getpid()}: stopped after {served} tile(s)", flush=True)
+                    break
+                served += 1
+                send(conn, run_stage(message["args"], served))
+            except OSError as err:  # the job went away (killed); its retry asks again
+                print(f"tile server pid {os.getpid()}: lost the job's connection: {err}", flush=True)
+        last = time.monotonic()
+    with contextlib.suppress(OSError):  # unless a newer server replaced it
+        if os.stat(path).st_ino == inode:
+            os.unlink(path)
+    listener.close()
+
+
+def run_stage(args: tuple, served: int) -> dict[str, Any]:
+    """``steps.stage(*args)``, its printed output and log records captured for the job's log."""
+    from ..pipeline import steps
+    from ..pipeline.rule import peak_rss_mb
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter(logging.BASIC_FORMAT))
+    logging.getLogger().addHandler(handler)
+    t0 = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            steps.stage(*args)
+        reply: dict[str, Any] = {"ok": True}
+    except Exception as err:
+        reply = {"ok": False, "error": portable(err), "traceback": traceback.format_exc()}
+    finally:
+        logging.getLogger().removeHandler(handler)
+    print(f"tile server pid {os.getpid()}: tile {args[1]} {'done' if reply['ok'] else 'failed'} in "
+          f"{time.perf_counter() - t0:.2f} s (its tile {served})", flush=True)
+    return {**reply, "output": out.getvalue(), "served": served, "pid": os.getpid(),
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def portable(err: Exception) -> Exception:
+    """``err`` itself if it survives pickling (type and message intact), else a ServerError naming it."""
+    try:
+        pickle.loads(pickle.dumps(err))
+        return err
+    except Exception:
+        return ServerError(f"{type(err).__name__}: {err}")
+
+
+if __name__ == "__main__":  # through the package, so that pickled errors name patchworks' own classes
+    from patchworks.segment.server import serve as serve_here
+
+    serve_here(sys.argv[1], float(sys.argv[2]), int(sys.argv[3]))

@@ -1,0 +1,164 @@
+"""Tile servers (``method.<name>.server``): a stage job hands its tile to a long-lived process.
+
+Real workflow runs with a custom method whose module notes the process that loaded it and each
+tile it segmented. Served: one load per server, at most one server per concurrent job (``--cores
+2``), the servers stopped when the run ends; the labels equal those of the same run unserved, and
+switching ``server`` off reruns nothing. A server killed mid-tile fails that job, naming the tile
+and the server's log, and the same command then finishes the run with a new server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+import zarr
+from runs import REPO, custom_config, make_image, snakemake, succeeded, write_config
+from scipy import ndimage
+
+SERVED_MODULE = '''
+import os
+import signal
+import time
+
+from scipy import ndimage
+
+LOADED_BY = os.getpid()
+
+
+def segment(tile, value, record, kill_marker=None, sleep=0):
+    """Threshold + scipy label; notes (loading pid, pid) in ``record``. With ``kill_marker``: the
+    run's first call kills its own process (SIGKILL), as the out-of-memory killer would."""
+    with open(record, "a") as fh:
+        fh.write(f"{LOADED_BY} {os.getpid()}\\n")
+    time.sleep(sleep)
+    if kill_marker is not None:
+        try:
+            os.close(os.open(kill_marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            os.kill(os.getpid(), signal.SIGKILL)
+        except FileExistsError:
+            pass
+    labels, _ = ndimage.label(tile > value)
+    return labels
+'''
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("served")
+    (folder / "pw_served_seg.py").write_text(SERVED_MODULE)
+    return folder
+
+
+def config_for(tmp: Path, store: Path, name: str, server: bool, **kwargs) -> tuple[Path, dict]:
+    config = custom_config(store, tmp / f"work-{name}", {"value": 600, "record": str(tmp / f"{name}.pids"),
+                                                         **kwargs}, [16, 16])
+    config["method"]["custom"].update(function="pw_served_seg:segment", server=server)
+    return write_config(tmp, config, f"{name}.yaml"), config
+
+
+def calls(record: Path) -> list[tuple[int, int]]:
+    return [tuple(map(int, line.split())) for line in record.read_text().splitlines()]
+
+
+def labels(store: Path) -> np.ndarray:
+    return zarr.open_group(str(store / "labels" / "custom"), mode="r")["0"][...]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_served_jobs_load_once_per_server_and_match_unserved(tmp_path: Path, served: Path) -> None:
+    tiles = 9  # 3 x 3
+    stores = {}
+    for server in (True, False):
+        name = "served" if server else "unserved"
+        stores[name] = tmp_path / f"{name}.ome.zarr"
+        make_image(stores[name], "yx", (48, 48), seed=11)
+        cfg, config = config_for(tmp_path, stores[name], name, server)
+        succeeded(snakemake(cfg, pythonpath=served))
+        seen = calls(tmp_path / f"{name}.pids")
+        assert len(seen) == tiles
+        logs = [p.read_text() for p in (tmp_path / f"work-{name}/custom/logs/stage").glob("*.log")]
+        assert len(logs) == tiles and all(("in tile server pid" in log) == server for log in logs)
+        if not server:
+            assert len({pid for _, pid in seen}) == tiles  # a process (and a load) per tile
+            continue
+        servers = {pid for _, pid in seen}
+        assert all(loader == pid for loader, pid in seen)  # the module loaded in the server itself
+        assert 1 <= len(servers) <= 2, seen  # one per concurrent job (--cores 2), not one per tile
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in servers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(pid) for pid in servers), "servers left running after the run"
+        config["method"]["custom"]["server"] = False  # where tiles run changes no result
+        cfg.write_text(yaml.safe_dump(config))
+        dry = snakemake(cfg, "-n", pythonpath=served)
+        succeeded(dry)
+        assert "Nothing to be done" in dry.stdout, dry.stdout[-3000:]
+    assert np.array_equal(labels(stores["served"]), labels(stores["unserved"]))
+    assert labels(stores["served"]).max() > 3
+
+
+def test_killed_server_fails_its_tile_and_the_same_command_finishes(tmp_path: Path, served: Path) -> None:
+    store = tmp_path / "image.ome.zarr"
+    make_image(store, "yx", (32, 32), seed=8)
+    cfg, config = config_for(tmp_path, store, "killed", True, kill_marker=str(tmp_path / "killed.once"))
+    first = snakemake(cfg, pythonpath=served)
+    assert first.returncode != 0
+    found = re.search(r"the tile server \(pid (\d+)\) died while segmenting tile (\d+) \(killed\? out of "
+                      r"memory\?\); its log: (\S+)\.", first.stdout)
+    assert found, first.stdout[-4000:]
+    assert not alive(int(found.group(1)))
+    assert Path(found.group(3)).exists()
+    assert "patchworks: 1 job(s) failed:" in first.stdout
+    stage = tmp_path / "work-killed" / "custom" / "stage"
+    done = {int(p.stem) for p in stage.glob("*.json")}
+    assert int(found.group(2)) not in done and not list(stage.glob("*.served"))
+    second = snakemake(cfg, pythonpath=served)  # the dead server's socket is still there: replaced
+    succeeded(second)
+    rerun = {int(t) for t in re.findall(r"rule stage:\n(?: .*\n)*? +wildcards: tile=(\d+)\n", second.stdout)}
+    assert rerun == set(range(4)) - done, (rerun, done)
+    image = zarr.open_group(str(store), mode="r")["0"][...]
+    ref, n = ndimage.label(image > 600)  # the whole image at once
+    got = labels(store)
+    pairs = np.unique(np.stack([got.ravel(), ref.ravel()]), axis=1)  # equal up to renumbering
+    assert n > 3 and np.array_equal(got == 0, ref == 0) and pairs.shape[1] == n + 1
+    assert len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == n + 1
+
+
+def test_servers_exit_when_their_snakemake_is_killed(tmp_path: Path, served: Path) -> None:
+    """kill -9 of Snakemake (no onerror): its servers go within seconds, not after the idle time."""
+    store = tmp_path / "image.ome.zarr"
+    make_image(store, "yx", (32, 64), seed=2)
+    cfg, _ = config_for(tmp_path, store, "orphaned", True, sleep=2)
+    env = {**os.environ, "PYTHONPATH": f"{served}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(cfg)],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    record, deadline = tmp_path / "orphaned.pids", time.monotonic() + 120
+    try:
+        while not (record.exists() and record.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, "no tile reached a server"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    servers = {pid for _, pid in calls(record)}
+    deadline = time.monotonic() + 15  # a tile's 2 s, then the server's next check (every second)
+    while any(alive(pid) for pid in servers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in servers), "a server outlived its Snakemake"
+    logs = list((tmp_path / "work-orphaned" / "custom" / "logs" / "server").glob("*.log"))
+    assert logs and all("is gone, exiting" in log.read_text() for log in logs), [p.read_text() for p in logs]
