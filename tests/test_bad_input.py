@@ -239,7 +239,7 @@ def test_full_disk_fails_clearly_then_reruns_after_freeing_space(tmp_path: Path,
     run fails naming the disk and the fix, the image's own data stays intact and nothing is listed
     as labels; with space again, the same command finishes with exact labels."""
     rng = np.random.default_rng(3)
-    image = (ndimage.gaussian_filter(rng.random((256, 256)), 1) * 1000).astype(np.uint16)
+    image = (ndimage.gaussian_filter(rng.random((128, 128)), 1) * 1000).astype(np.uint16)
     value = float(np.quantile(image, 0.6))
     store = (tiny_disk if full == "image" else tmp_path) / "image.ome.zarr"
     write_image(store, image, "yx")

@@ -22,6 +22,7 @@ import yaml
 import zarr
 from microscope_files import czi, ome_tiff
 from runs import REPO, blobs
+from scipy import ndimage
 
 README = (REPO / "README.md").read_text()
 # commands that run elsewhere, by what they contain -> where
@@ -110,6 +111,7 @@ def test_readme_commands_run_as_written(sandbox: Path) -> None:
     for work in ("patchworks-work", "scratch/patchworks-work"):
         published = json.loads((sandbox / work / "nuclei" / "published.json").read_text())
         assert published["objects"] > 0, published
+    demo_labels_are_exact(sandbox)
     with zipfile.ZipFile(sandbox / "report.zip") as report:
         names = {Path(n).name for n in report.namelist()}
     assert {"report.html", "overview.png", "tiles.png", "volumes.png", "seams.png", "seams.tsv",
@@ -117,3 +119,25 @@ def test_readme_commands_run_as_written(sandbox: Path) -> None:
     converted = zarr.open_group(str(sandbox / "scratch" / "embryo.ome.zarr" / "labels"), mode="r")
     assert "nuclei" in converted.attrs["ome"]["labels"]
     assert (sandbox / "scan.zarr" / "zarr.json").exists()
+
+
+def demo_labels_are_exact(sandbox: Path) -> None:
+    """The quick start's run of config/config.yaml built the demo image of real nuclei, in tens of
+    tiles, and its labels equal whole-image smoothing + Otsu threshold + connected components up to
+    renumbering."""
+    config = yaml.safe_load((sandbox / "config" / "config.yaml").read_text())
+    name = config["output"]["label_name"]
+    store, work = sandbox / config["input"]["store"], sandbox / config["workdir"] / name
+    published = json.loads((work / "published.json").read_text())
+    assert json.loads((work / "prepare.json").read_text())["tiles"] >= 20, "the demo spans tens of tiles"
+    image = zarr.open_array(str(store / "0"), mode="r")[0]
+    labels = zarr.open_array(str(store / "labels" / name / "0"), mode="r")[...]
+    value = json.loads((work / "threshold.json").read_text())["value"]
+    sigma = config["method"]["threshold"]["smooth_sigma"]
+    smooth = ndimage.gaussian_filter(image.astype(np.float32), sigma, truncate=4.0)
+    reference, n = ndimage.label(smooth > value)
+    assert n > 100, "real nuclei, not an empty image"
+    assert published["objects"] == n == labels.max()
+    pairs = np.unique(np.stack([reference.ravel(), labels.ravel()]), axis=1)
+    assert pairs.shape[1] == n + 1 and len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == n + 1
+    assert zarr.open_group(str(store / "labels"), mode="r").attrs["ome"]["labels"] == [name]
