@@ -24,7 +24,7 @@ import zarr
 def merge(config_file: str, workers: int) -> dict:
     from patchworks.pipeline import steps
     from patchworks.pipeline.config import validate_config
-    from patchworks.pipeline.local import _map
+    from patchworks.pipeline.executor import Tasks
     from patchworks.pipeline.plan import Plan
 
     config = validate_config(yaml.safe_load(open(config_file)))
@@ -33,13 +33,14 @@ def merge(config_file: str, workers: int) -> dict:
     stage_files = [plan.path("stage", f"{t}.json") for t in tiles]
     face_files = [plan.path("faces", f"{t}-{a}.npy") for t, a in plan.grid.faces()]
     t0 = time.perf_counter()
-    _map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], workers)
+    tasks = Tasks(workers)
+    tasks.map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], "faces")
     t1 = time.perf_counter()
     steps.cc(config, stage_files, face_files, plan.path("cc.json"))
     steps.label_image(config, plan.path("label_image.json"))
     steps.pyramid(config, plan.path("pyramid.json"))
     t2 = time.perf_counter()
-    _map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], workers)
+    tasks.map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], "relabel")
     steps.measure(config, plan.objects_file)
     steps.publish(config, plan.path("cc.json"), plan.objects_file, plan.path("published.json"))
     t3 = time.perf_counter()
@@ -51,7 +52,7 @@ def _copy(src: str, dst: str, region: tuple[slice, ...]) -> None:
 
 
 def floor(src: str, dst: str, tile: list[int], workers: int) -> dict:
-    from patchworks.pipeline.local import _map
+    from patchworks.pipeline.executor import Tasks
     from patchworks.tiling.grid import TileGrid
 
     a = zarr.open_array(src, mode="r")
@@ -69,7 +70,7 @@ def floor(src: str, dst: str, tile: list[int], workers: int) -> dict:
     )
     grid = TileGrid(a.shape, tuple(tile), (0,) * len(tile))
     regions = [grid.core(t) for t in range(grid.n_tiles)]
-    _map(_copy, [(src, dst, r) for r in regions], workers)
+    Tasks(workers).map(_copy, [(src, dst, r) for r in regions], "copy")
     return {"seconds": time.perf_counter() - t0}
 
 
