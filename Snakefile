@@ -59,12 +59,10 @@ rule all:
 
 
 onsuccess:
-    if server.serves(config["method"]):  # this run's tile servers on this host: idle now
-        server.stop(config)
+    server.stop(config)  # this run's tile servers on this host, if any: idle now
 
 
 onerror:
     # one summary of the failed tiles and jobs, their errors and logs (read from the work directory)
     print(failure_report(plan), file=sys.stderr)
-    if server.serves(config["method"]):
-        server.stop(config)
+    server.stop(config)

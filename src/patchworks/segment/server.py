@@ -196,7 +196,10 @@ def alive(pid: int) -> bool:
 
 
 def stop(config: dict[str, Any]) -> int:
-    """Stop this run's idle servers on this node and remove their sockets; how many were running."""
+    """Stop this run's idle servers on this node and remove their sockets; how many were running
+    (none when the method is not served)."""
+    if not serves(config["method"]):
+        return 0
     folder = run_dir(config)
     stopped = 0
     for path in sorted(folder.glob("*.sock")):
