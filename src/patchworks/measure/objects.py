@@ -85,12 +85,12 @@ def combine(table: RelabelTable, measure_files: Sequence[str | Path], dtype: np.
         np.add.at(acc["intensity_sum"], ids, part.intensity_sum[keep])
         np.minimum.at(acc["intensity_min"], ids, part.intensity_min[keep])
         np.maximum.at(acc["intensity_max"], ids, part.intensity_max[keep])
-        here = np.unique(ids)
-        new = first_tile[here] < 0
-        first_tile[here[new]] = tile
-        if not new.all():
-            extra_ids.append(here[~new])
-            extra_tiles.append(np.full(int((~new).sum()), tile, np.int32))
+        seen = first_tile[ids] >= 0
+        first_tile[ids[~seen]] = tile
+        if seen.any():  # objects met in an earlier tile: only those that cross a seam, so few
+            spanning = np.unique(ids[seen])
+            extra_ids.append(spanning)
+            extra_tiles.append(np.full(len(spanning), tile, np.int32))
     out = {k: v[1:] for k, v in acc.items()}
     ids = np.concatenate([np.arange(1, n), *extra_ids]).astype(np.int64)
     tiles = np.concatenate([first_tile[1:], *extra_tiles]).astype(np.int32)
