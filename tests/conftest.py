@@ -1,15 +1,38 @@
 """Fixtures shared by the end-to-end tests."""
 
+import contextlib
+import fcntl
 import hashlib
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runs import CUSTOM_MODULE, REPO, FinishedRun, finished_run
+from runs import CUSTOM_MODULE, REPO, RUN_DIR, FinishedRun, finished_run
 
 CACHE = REPO / ".cache"
 VENV = CACHE / "venv-models"
+
+
+@contextlib.contextmanager
+def building(name: str) -> Iterator[None]:
+    """One test worker at a time builds a shared cache entry; the others wait here, then reuse it."""
+    CACHE.mkdir(exist_ok=True)
+    with open(CACHE / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def worker_folder() -> Iterator[None]:
+    """A pytest-xdist worker's linked copy of the repository is removed when its session ends."""
+    yield
+    if RUN_DIR != REPO:
+        shutil.rmtree(RUN_DIR)  # links are removed, never followed
+        with contextlib.suppress(OSError):
+            RUN_DIR.parent.rmdir()
 
 
 @pytest.fixture
@@ -31,12 +54,13 @@ def python() -> Path:
     """The models' environment (built with pip on first use, or when pyproject.toml changed)."""
     stamp = VENV / "pyproject.sha256"
     want = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
-    if not stamp.exists() or stamp.read_text() != want:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-        pip = subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "-e", f"{REPO}[models-cpu]"],
-                             capture_output=True, text=True)
-        assert pip.returncode == 0, pip.stderr[-3000:]
-        stamp.write_text(want)
+    with building("venv-models"):
+        if not stamp.exists() or stamp.read_text() != want:
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+            pip = subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "-e", f"{REPO}[models-cpu]"],
+                                 capture_output=True, text=True)
+            assert pip.returncode == 0, pip.stderr[-3000:]
+            stamp.write_text(want)
     return VENV / "bin" / "python"
 
 
@@ -44,7 +68,9 @@ def python() -> Path:
 def cellpose_weights(python: Path) -> Path:
     """Cellpose 3 weights converted from scellseg 0.1.8 (its sdist fetched from the registry once)."""
     dest = CACHE / "models" / "scellseg_cellpose3.pth"
-    if not dest.exists():
+    with building("cellpose-weights"):
+        if dest.exists():
+            return dest
         sdist = dest.with_name("scellseg-0.1.8.tar.gz")
         if not sdist.exists():
             subprocess.run([str(python), "-m", "pip", "download", "-q", "--no-deps", "scellseg==0.1.8",

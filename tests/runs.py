@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,29 @@ from scipy import ndimage
 from patchworks.io.images import write_image
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def linked_repo(box: Path) -> Path:
+    """``box`` holding links to the repository's files, not its ``.snakemake/`` or default outputs:
+    Snakemake runs started there share no lock files or metadata with runs started elsewhere, whose
+    concurrent lock files race (``FileNotFoundError: .snakemake/locks/0.input.lock``)."""
+    box.mkdir(parents=True, exist_ok=True)
+    for entry in REPO.iterdir():
+        if entry.name not in {".snakemake", "patchworks-work"} and not (box / entry.name).is_symlink():
+            (box / entry.name).symlink_to(entry)
+    return box
+
+
+def run_dir() -> Path:
+    """Where the tests run Snakemake: the repository, or a linked copy of it per pytest-xdist worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return REPO
+    session = os.environ["PYTEST_XDIST_TESTRUNUID"][:12]
+    return linked_repo(Path(tempfile.gettempdir()) / f"patchworks-{session}" / worker)
+
+
+RUN_DIR = run_dir()
 UNIT = "micrometer"
 JOB_LINE = re.compile(r"^\s*(?:local)?rule \w+:\s*$", re.M)
 
@@ -78,7 +102,7 @@ def snakemake(config: Path, *args: str, pythonpath: Path | None = None) -> subpr
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(config), *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
+        cwd=RUN_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600,
     )
 
 

@@ -25,7 +25,7 @@ import pytest
 import zarr
 from ome_zarr_models.v05.image import Image as Image05
 from ome_zarr_models.v05.image_label import ImageLabel as ImageLabel05
-from runs import JOB_LINE, REPO, blobs, listed_labels, snakemake, succeeded, write_config
+from runs import JOB_LINE, RUN_DIR, blobs, listed_labels, snakemake, succeeded, write_config
 from scipy import ndimage
 from snakelog import jobs_finished, jobs_run, started_jobs
 from test_exactness import assert_same_labels
@@ -218,7 +218,7 @@ def test_reused_while_unchanged_redone_when_changed(tmp_path: Path) -> None:
 def kill_at_start_of(cfg: Path, rule: str) -> str:
     """Run the workflow; SIGKILL Snakemake and its jobs as soon as a ``rule`` job starts."""
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(cfg)],
-                            cwd=REPO, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            cwd=RUN_DIR, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     lines: list[str] = []
     started = threading.Event()

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from runs import RUN_DIR
 
 from patchworks.io.images import write_image
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_empty_tiles_never_ask_for_a_gpu(tmp_path: Path) -> None:
@@ -32,7 +31,7 @@ def test_empty_tiles_never_ask_for_a_gpu(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(config))
     run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--resources", "gpu=1",
-                          "--configfile", str(cfg)], cwd=REPO, capture_output=True, text=True)
+                          "--configfile", str(cfg)], cwd=RUN_DIR, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     scheduled = {}
     for block in run.stderr.split("rule stage:")[1:]:
@@ -61,7 +60,7 @@ def test_named_model_is_fetched_by_a_local_job_before_gpu_jobs(tmp_path: Path) -
         cfg = tmp_path / "config.yaml"
         cfg.write_text(yaml.safe_dump(config))
         run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--resources", "gpu=1",
-                              "--configfile", str(cfg)], cwd=REPO, capture_output=True, text=True)
+                              "--configfile", str(cfg)], cwd=RUN_DIR, capture_output=True, text=True)
         assert run.returncode == 0, run.stderr[-3000:]
         out = run.stdout + run.stderr
         assert bool(re.search(r"^(local)?rule fetch_model:$", out, re.M)) == fetched

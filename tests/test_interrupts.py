@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import yaml
 import zarr
+from runs import RUN_DIR
 from scipy import ndimage
 from snakelog import jobs_finished, jobs_run, started_jobs
 
 from patchworks.io.images import write_image
 
-REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2"]
 KILL_TIMEOUT = 300  # seconds: a run that never reaches its step fails the test instead of hanging
 
@@ -61,7 +61,7 @@ def listed(store: Path) -> list[str]:
 
 def kill_during(cfg: Path, step: str, delay: float) -> str:
     """Run the workflow; SIGKILL its whole process group ``delay`` s after a ``step`` job starts."""
-    proc = subprocess.Popen([*SNAKEMAKE, "--configfile", str(cfg)], cwd=REPO, text=True,
+    proc = subprocess.Popen([*SNAKEMAKE, "--configfile", str(cfg)], cwd=RUN_DIR, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     lines: list[str] = []
     started = threading.Event()
@@ -88,7 +88,7 @@ def kill_during(cfg: Path, step: str, delay: float) -> str:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, np.ndarray], set[str]]:
     """The labels of an uninterrupted run, and the set of its jobs."""
     cfg, config = make_case(tmp_path_factory.mktemp("uninterrupted"))
-    run = subprocess.run([*SNAKEMAKE, "--configfile", str(cfg)], cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run([*SNAKEMAKE, "--configfile", str(cfg)], cwd=RUN_DIR, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     return levels(Path(config["input"]["store"])), jobs_run(run.stderr)
 
@@ -107,10 +107,10 @@ def test_kill_then_rerun_recomputes_only_unfinished_jobs(tmp_path: Path, referen
     if "publish" not in finished:  # an interrupted run never looks complete
         assert "labels" not in listed(store)
 
-    unlock = subprocess.run([*SNAKEMAKE, "--unlock", "--configfile", str(cfg)], cwd=REPO,
+    unlock = subprocess.run([*SNAKEMAKE, "--unlock", "--configfile", str(cfg)], cwd=RUN_DIR,
                             capture_output=True, text=True)
     assert unlock.returncode == 0, unlock.stderr[-2000:]
-    rerun = subprocess.run([*SNAKEMAKE, "--rerun-incomplete", "--configfile", str(cfg)], cwd=REPO,
+    rerun = subprocess.run([*SNAKEMAKE, "--rerun-incomplete", "--configfile", str(cfg)], cwd=RUN_DIR,
                            capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
 

@@ -28,12 +28,12 @@ import numpy as np
 import pytest
 import yaml
 import zarr
+from runs import REPO, RUN_DIR
 
 from patchworks.evaluation import object_f1, seam_errors
 from patchworks.io.images import write_image
 from patchworks.tiling.grid import TileGrid
 
-REPO = Path(__file__).resolve().parents[1]
 STARDIST_MODEL = REPO / "models" / "stardist" / "nuclei2d"
 TOLERANCE = 0.01
 
@@ -71,7 +71,8 @@ def run_workflow(python: Path, tmp: Path, name: str, config: dict, *args: str) -
     cfg = tmp / f"{name}.yaml"
     cfg.write_text(yaml.safe_dump(config))
     run = subprocess.run([str(python), "-m", "snakemake", "--cores", "2", "--configfile", str(cfg), *args],
-                         cwd=REPO, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                         cwd=RUN_DIR, capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert run.returncode == 0, run.stderr[-4000:]
     if args:
         assert "rule stage" not in run.stderr, "switching stitch mode reran the segmentation"

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from runs import JOB_LINE, REPO, listed_labels, snakemake, succeeded, tree_digest, write_config
+from runs import JOB_LINE, REPO, RUN_DIR, listed_labels, snakemake, succeeded, tree_digest, write_config
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 from snakelog import jobs_run
@@ -110,7 +110,7 @@ def test_verify_names_damaged_tiles_and_the_rerun_rewrites_exactly_them(tmp_path
     succeeded(snakemake(cfg))
     before = {level: labels_of(store, level=level) for level in (0, 1)}
     status = [sys.executable, "-m", "patchworks.pipeline.status", "--verify", str(cfg)]
-    clean = subprocess.run(status, capture_output=True, text=True, cwd=REPO)
+    clean = subprocess.run(status, capture_output=True, text=True, cwd=RUN_DIR)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "verify: 4 of 4 tiles checked against their checksums, 0 damaged" in clean.stdout
 
@@ -119,7 +119,7 @@ def test_verify_names_damaged_tiles_and_the_rerun_rewrites_exactly_them(tmp_path
     (level0 / "c" / "1" / "1").unlink()  # tile 3 (grid (1, 1)) at level 0
     (level1 / "c" / "0" / "0").unlink()  # tile 0's share of level 1
     assert "Nothing to be done" in snakemake(cfg).stdout  # what Snakemake alone sees
-    found = subprocess.run(status, capture_output=True, text=True, cwd=REPO)
+    found = subprocess.run(status, capture_output=True, text=True, cwd=RUN_DIR)
     assert found.returncode == 1, found.stdout + found.stderr
     assert "4 of 4 tiles checked against their checksums, 2 damaged" in found.stdout
     assert "damaged tile 0 (grid index (0, 0), region [0:32, 0:32]): level(s) 1" in found.stdout
@@ -242,8 +242,8 @@ def test_second_run_for_the_same_labels_stops_before_any_job(tmp_path: Path) -> 
     second = write_config(tmp_path, second_config, "second.yaml")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     command = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(first)]
-    running = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+    running = subprocess.Popen(command, cwd=RUN_DIR, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
     try:
         stage0 = tmp_path / "work" / "labels" / "logs" / "stage" / "0.log"
         deadline = time.monotonic() + 120

@@ -8,17 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from runs import RUN_DIR
 
 from patchworks.io.images import write_image
 
-REPO = Path(__file__).resolve().parents[1]
 ALL_AFTER_CC = {"cc", "measure", "label_image", "pyramid", "relabel", "publish", "figures", "all"}
 ALL_AFTER_STAGE = {"stage", "faces"} | ALL_AFTER_CC
 
 
 def snakemake(cfg: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(cfg), *args]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    return subprocess.run(command, cwd=RUN_DIR, capture_output=True, text=True)
 
 
 def planned_rules(cfg: Path, *args: str) -> set[str]:

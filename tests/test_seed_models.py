@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 import zarr
-from runs import REPO, readme_python
+from runs import readme_python, REPO, RUN_DIR
 
 from patchworks.evaluation import object_f1
 from patchworks.io.images import write_image
@@ -102,7 +102,7 @@ def test_cellpose_plugin_labels_equal_the_workflow(tmp_path: Path, python: Path,
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     run = subprocess.run([str(python), "-m", "snakemake", "--cores", "2", "--configfile",
-                          str(tmp_path / "config.yaml")], cwd=REPO, capture_output=True, text=True,
+                          str(tmp_path / "config.yaml")], cwd=RUN_DIR, capture_output=True, text=True,
                          env=offline_env, timeout=1800)
     assert run.returncode == 0, run.stderr[-4000:]
     run_examples(python, offline_env, tmp_path, "same_as_workflow")

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 import zarr
-from runs import REPO, custom_config, make_image, snakemake, succeeded, write_config
+from runs import RUN_DIR, custom_config, make_image, snakemake, succeeded, write_config
 from scipy import ndimage
 
 SERVED_MODULE = '''
@@ -146,7 +146,7 @@ def test_servers_exit_when_their_snakemake_is_killed(tmp_path: Path, served: Pat
     cfg, _ = config_for(tmp_path, store, "orphaned", True, sleep=2)
     env = {**os.environ, "PYTHONPATH": f"{served}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(cfg)],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=RUN_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     record, deadline = tmp_path / "orphaned.pids", time.monotonic() + 120
     try:
         while not (record.exists() and record.read_text()):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from runs import RUN_DIR
 
 from patchworks.io import atomic
 from patchworks.io.images import write_image
@@ -20,8 +21,6 @@ from patchworks.tiling.sizing import (
     auto_tile_shape,
     memory_limit_bytes,
 )
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(("shape", "budget_mb", "chunks"), [
@@ -72,7 +71,7 @@ def test_workflow_auto_tiles_fixed_once_and_recorded(tmp_path: Path) -> None:
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(config))
     snakemake = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(cfg)]
-    run = subprocess.run(snakemake, cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(snakemake, cwd=RUN_DIR, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     expected = auto_tile_shape((600, 700), np.uint16, budget_bytes=245 << 20,
                                base_bytes=BASE_BYTES["threshold"],
@@ -81,5 +80,5 @@ def test_workflow_auto_tiles_fixed_once_and_recorded(tmp_path: Path) -> None:
     assert tuple(record["tile_shape"]) == expected and expected != (600, 700)
     config["tiling"]["memory_mb"] = 4000
     cfg.write_text(yaml.safe_dump(config))
-    again = subprocess.run([*snakemake, "-n"], cwd=REPO, capture_output=True, text=True)
+    again = subprocess.run([*snakemake, "-n"], cwd=RUN_DIR, capture_output=True, text=True)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

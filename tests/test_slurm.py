@@ -31,9 +31,9 @@ import numpy as np
 import pytest
 import yaml
 import zarr
+from runs import REPO, RUN_DIR, linked_repo
 from snakelog import jobs_finished, jobs_run, started_jobs
 
-REPO = Path(__file__).resolve().parents[1]
 CI = os.environ.get("CI", "").lower() == "true"
 RUN_TIMEOUT = 420  # seconds: hard bound (SIGKILL) on each snakemake run
 USER_PROFILE = Path.home() / ".config" / "snakemake" / "slurm"
@@ -68,7 +68,7 @@ def unavailable(reason: str) -> None:
 
 
 def sh(*cmd: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=RUN_DIR, env=ENV, capture_output=True, text=True, timeout=timeout)
 
 
 def slurm_up() -> bool:
@@ -198,8 +198,8 @@ def user_profile(slurm: None):
 
 @pytest.fixture(scope="module")
 def runs(user_profile: Path, tmp_path_factory: pytest.TempPathFactory):
-    """Both SLURM runs at once (GPU custom method, 4 tiles; threshold, 2 tiles), and the GPU config
-    run locally meanwhile."""
+    """Both SLURM runs at once (GPU custom method, 4 tiles; threshold, 2 tiles), each from a folder of
+    its own, and the GPU config run locally meanwhile."""
     tmp = tmp_path_factory.mktemp("slurm")
     todo = {}
     configs = (("gpu", gpu_method(tmp, "gpu"), GPU_TILING), ("cpu", THRESHOLD_METHOD, CPU_TILING))
@@ -211,8 +211,9 @@ def runs(user_profile: Path, tmp_path_factory: pytest.TempPathFactory):
         for run in todo.values():  # one retry (the installed profile's retries; ci-profile sets 0)
             cmd = ["timeout", "-s", "KILL", str(RUN_TIMEOUT),
                    *SNAKEMAKE, *SLURM_RUN, "--retries", "1", "--configfile", str(run.cfg)]
+            folder = linked_repo(tmp / f"{run.name}-repo")
             with run.out.open("w") as out:
-                run.proc = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+                run.proc = subprocess.Popen(cmd, cwd=folder, env=ENV, stdout=out, stderr=subprocess.STDOUT)
         local = sh(*SNAKEMAKE, "--cores", "2", "--retries", "1", "--configfile", str(local_cfg),
                    timeout=RUN_TIMEOUT)
         for run in todo.values():
@@ -317,7 +318,7 @@ def test_killed_run_resumes_with_only_unfinished_jobs(runs, tmp_path: Path) -> N
     killed = Run("killed", config, cfg, tmp_path / "killed.out")
     command = [*SNAKEMAKE, *SLURM_RUN, "--configfile", str(cfg)]
     with killed.out.open("w") as out:
-        killed.proc = subprocess.Popen(command, cwd=REPO, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+        killed.proc = subprocess.Popen(command, cwd=RUN_DIR, env=ENV, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_line(killed.out, re.compile(r"^Finished jobid: \d+ \(Rule: stage\)", re.M),
                       time.monotonic() + RUN_TIMEOUT)
@@ -338,7 +339,7 @@ def test_killed_run_resumes_with_only_unfinished_jobs(runs, tmp_path: Path) -> N
     assert unlock.returncode == 0, unlock.stderr[-2000:]
     resumed = Run("resumed", config, cfg, tmp_path / "resumed.out")
     with resumed.out.open("w") as out:
-        resumed.proc = subprocess.Popen(["timeout", "-s", "KILL", str(RUN_TIMEOUT), *command], cwd=REPO,
+        resumed.proc = subprocess.Popen(["timeout", "-s", "KILL", str(RUN_TIMEOUT), *command], cwd=RUN_DIR,
                                         env=ENV, stdout=out, stderr=subprocess.STDOUT)
     try:
         resumed.rc = resumed.proc.wait(timeout=RUN_TIMEOUT + 60)

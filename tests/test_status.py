@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from runs import RUN_DIR
 from scipy import ndimage
 from snakelog import jobs_run
 
 from patchworks.io.images import write_image
 from patchworks.pipeline.config import validate_config
 from patchworks.pipeline.plan import Plan
-
-REPO = Path(__file__).resolve().parents[1]
 
 FAILING_METHOD = '''
 from pathlib import Path
@@ -57,7 +56,7 @@ def failed_run(tmp_path_factory: pytest.TempPathFactory):
     env = {"PYTHONPATH": str(tmp), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
     command = [sys.executable, "-m", "snakemake", "--cores", "2", "--keep-going", "--retries", "1",
                "--configfile", str(cfg)]
-    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
+    run = subprocess.run(command, cwd=RUN_DIR, capture_output=True, text=True, env=env)
     return tmp, cfg, config, image, env, command, run
 
 
@@ -80,7 +79,7 @@ def test_failed_tile_summary_names_tile_error_and_log(failed_run) -> None:
 def test_status_counts_failed_done_pending(failed_run) -> None:
     """patchworks-status: stage 5 done / 1 failed, the steps after cc pending, exit code 1."""
     _, cfg, _, _, env, _, _ = failed_run
-    status = subprocess.run([sys.executable, "-m", "patchworks.pipeline.status", str(cfg)], cwd=REPO,
+    status = subprocess.run([sys.executable, "-m", "patchworks.pipeline.status", str(cfg)], cwd=RUN_DIR,
                             capture_output=True, text=True, env=env)
     assert status.returncode == 1, status.stderr
     rows = {line.split()[0]: line.split()[1:] for line in status.stdout.splitlines()[1:7]}
@@ -99,7 +98,7 @@ def test_rerun_after_fix_runs_only_failed_tile_and_dependents(failed_run) -> Non
     plan = Plan(validate_config(yaml.safe_load(cfg.read_text())))
     faces_done = {p.stem for p in (tmp / "work" / "labels" / "faces").glob("*.npy")}
     (tmp / "broken").unlink()
-    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
+    run = subprocess.run(command, cwd=RUN_DIR, capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     reading = [(t, a) for t, a in plan.grid.faces() if FAILED_TILE in plan.face_tiles(t, a)]
     assert {f"{t}-{a}" for t, a in plan.grid.faces()} - faces_done == {f"{t}-{a}" for t, a in reading}
