@@ -58,6 +58,11 @@ rule all:
         rules.figures.output,
 
 
+# A bundle of stage jobs in one SLURM job (profiles/stage-bundles): the bundle's tile server starts
+# here, in the Snakemake process that runs the bundle, and serves each of its tiles.
+server.serve_bundle(config, sys.argv)
+
+
 onsuccess:
     server.stop(config)  # this run's tile servers on this host, if any: idle now
 

@@ -11,6 +11,12 @@ process; the threshold method through the workflow gives the floor of the workfl
 cost. Reports wall times, the ratio to ``patchworks.run`` (target ≤ 1.2×) and the mean wall time of
 each rule's jobs (from Snakemake's log, 1 s resolution) with the method's own time per tile
 (median, from the stage records).
+
+``--slurm`` adds two runs through a running SLURM (``tests/slurm/start-slurm.sh``) with the tile
+servers on: ``--profile profiles/slurm`` (each stage job a SLURM job of its own) and with
+``--profile profiles/stage-bundles`` added (8 stage jobs per SLURM job); ``tests/slurm/ci-profile``
+in both, for this one-node cluster's quick polling. For those it reports the SLURM jobs that ran
+stage jobs and their allocation seconds per tile (sacct's elapsed time: what a GPU partition bills).
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ METHODS = {
     "threshold": {"name": "threshold", "threshold": {"value": "otsu"}},
 }
 STAMP = r"\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]\n"
+SLURM = ["--profile", "profiles/slurm", "--profile", "tests/slurm/ci-profile"]
+SLURM_MODES = {"slurm": SLURM, "slurm-bundled": [*SLURM, "--profile", "profiles/stage-bundles"]}
+SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: \S+/slurm_logs/"
+                       r"(rule_stage|group_stage_stage)/")  # the SLURM jobs that ran stage jobs
 
 
 def job_seconds(log: str) -> dict[str, float]:
@@ -78,7 +88,7 @@ def run_one(root: Path, name: str, mode: str, cores: int) -> dict:
         cmd = [str(PYTHON), "-c", code]
     else:
         cmd = [str(PYTHON), "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-               str(root), "--cores", str(cores), "--configfile", str(cfg)]
+               str(root), "--configfile", str(cfg), *SLURM_MODES.get(mode, ["--cores", str(cores)])]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -87,11 +97,22 @@ def run_one(root: Path, name: str, mode: str, cores: int) -> dict:
     records = [json.loads(p.read_text()) for p in (work / name / "stage").glob("*.json")]
     result = {"wall": wall, "tiles": len(records),
               "method_median": statistics.median(r["seconds"]["method"] for r in records)}
-    if mode != "local":
+    if mode in SLURM_MODES:
+        jobs = [job for job, _ in SUBMITTED.findall(proc.stdout + proc.stderr)]
+        result["slurm_jobs"] = len(jobs)
+        result["allocation_per_tile"] = sum(map(elapsed_seconds, jobs)) / len(records)
+    elif mode != "local":
         logs = sorted((root / ".snakemake" / "log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime)
         result["jobs"] = job_seconds(logs[-1].read_text())
     print(f"{name} {mode}: {wall:.1f} s", file=sys.stderr, flush=True)
     return result
+
+
+def elapsed_seconds(job: str) -> int:
+    """sacct's elapsed wall time of SLURM job ``job`` (its allocation), in seconds."""
+    out = subprocess.run(["sacct", "-X", "-P", "-n", "-j", job, "--format=ElapsedRaw"], capture_output=True,
+                         text=True, check=True).stdout.split()
+    return int(out[0])
 
 
 def main() -> None:
@@ -100,6 +121,7 @@ def main() -> None:
                     choices=["cellpose", "stardist"])
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--root", type=Path, default=REPO / ".cache" / "bench-models")
+    ap.add_argument("--slurm", action="store_true", help="also run through SLURM, per tile and bundled")
     args = ap.parse_args()
     if not PYTHON.exists() or not WEIGHTS.exists():
         raise SystemExit("no .cache/venv-models or Cellpose weights: run `pytest tests/test_models.py` once")
@@ -112,12 +134,15 @@ def main() -> None:
             "| method | mode | wall s | × `patchworks.run` | method s per tile (median) | "
             "stage job s (mean) | target ≤ 1.2× |", "|---|---|---|---|---|---|---|"]
     for name in args.methods:
-        res = {mode: run_one(args.root, name, mode, args.cores) for mode in ("local", "served", "unserved")}
+        modes = ("local", "served", "unserved", *(SLURM_MODES if args.slurm else ()))
+        res = {mode: run_one(args.root, name, mode, args.cores) for mode in modes}
         local = res["local"]["wall"]
-        for mode in ("served", "unserved", "local"):
+        for mode in (*modes[1:], "local"):
             r = res[mode]
             ratio = r["wall"] / local
             stage = f"{r['jobs']['stage']:.1f}" if "jobs" in r else "n/a"
+            if mode in SLURM_MODES:
+                stage = f"{r['slurm_jobs']} SLURM jobs, {r['allocation_per_tile']:.1f} allocation s per tile"
             verdict = ("**met**" if ratio <= 1.2 else "**missed**") if mode == "served" else ""
             rows.append(f"| {name} | {mode} | {r['wall']:.1f} | {ratio:.2f}× | {r['method_median']:.2f} | "
                         f"{stage} | {verdict} |")

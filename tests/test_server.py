@@ -156,9 +156,14 @@ def test_servers_exit_when_their_snakemake_is_killed(tmp_path: Path, served: Pat
         proc.kill()
         proc.wait()
     servers = {pid for _, pid in calls(record)}
+    folder = tmp_path / "work-orphaned" / "custom" / "logs" / "server"
+
+    def exited() -> bool:  # every server, those still starting when Snakemake died too, said so
+        logs = list(folder.glob("*.log"))
+        return bool(logs) and all("is gone, exiting" in log.read_text() for log in logs)
+
     deadline = time.monotonic() + 15  # a tile's 2 s, then the server's next check (every second)
-    while any(alive(pid) for pid in servers) and time.monotonic() < deadline:
+    while (any(alive(pid) for pid in servers) or not exited()) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(alive(pid) for pid in servers), "a server outlived its Snakemake"
-    logs = list((tmp_path / "work-orphaned" / "custom" / "logs" / "server").glob("*.log"))
-    assert logs and all("is gone, exiting" in log.read_text() for log in logs), [p.read_text() for p in logs]
+    assert exited(), [p.read_text() for p in folder.glob("*.log")]

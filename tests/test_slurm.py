@@ -1,12 +1,13 @@
 """The SLURM cluster profile on a real one-node SLURM (tests/slurm/start-slurm.sh).
 
 The profile is installed as the README says (``~/.config/snakemake/slurm``; any existing one is
-put back afterwards) and two configs run through the literal
+put back afterwards) and three runs go through the literal
 ``snakemake --profile slurm --profile tests/slurm/ci-profile --configfile <cfg>`` at once, each
 under ``timeout -s KILL``: a GPU custom method (stage jobs on partition ``gpu`` with one GPU, each
 handing its tile to a tile server in its SLURM job; its first call fails, so that tile's stage job
-alone is resubmitted, with twice the memory) and the
-threshold method (all on ``cpu``). ``sacct`` is the judge of where each job ran; the labels
+alone is resubmitted, with twice the memory) and the threshold method (all on ``cpu``); and the
+GPU method once more with ``profiles/stage-bundles`` added (its stage jobs bundled: one SLURM job,
+one tile server for the bundle). ``sacct`` is the judge of where each job ran; the labels
 must equal those of a local run bit for bit. The bundling set in the profile (groups) is on.
 
 Needs SLURM running, or root and apt-get to start it (about 4 minutes in all on 2 cores);
@@ -43,6 +44,7 @@ INSTALL = "mkdir -p ~/.config/snakemake && cp -r profiles/slurm ~/.config/snakem
 _bin = Path(sys.executable).parent / "snakemake"
 SNAKEMAKE = [str(_bin)] if _bin.exists() else [sys.executable, "-m", "snakemake"]
 SLURM_RUN = ["--profile", "slurm", "--profile", "tests/slurm/ci-profile"]
+BUNDLES = ("--profile", "profiles/stage-bundles")
 # Snakemake finds `--profile slurm` in $XDG_CONFIG_HOME/snakemake, else ~/.config/snakemake
 ENV = {k: v for k, v in os.environ.items() if k not in ("XDG_CONFIG_HOME", "SNAKEMAKE_PROFILE")}
 ENV["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "tests/slurm"), os.environ.get("PYTHONPATH")]))
@@ -57,6 +59,7 @@ CPU_TILING = {"tile_shape": [512, 1024]}  # 2 tiles
 
 SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 RUN_ID = re.compile(r"SLURM run ID: (\S+)")
+SERVED = re.compile(r"in tile server pid (\d+)")
 DONE = re.compile(r"^(\d+) of \1 steps \(100%\) done$", re.M)
 
 
@@ -98,6 +101,7 @@ class Run:
     text: str = ""
     run_id: str = ""
     logs: dict[str, Path] = field(default_factory=dict)  # SLURM job id -> log under slurm_logs
+    profiles: tuple[str, ...] = ()  # added to SLURM_RUN
     jobs: dict[str, dict[str, str]] = field(default_factory=dict)  # sacct's row per job
 
     @property
@@ -158,7 +162,7 @@ def cleanup(run: Run) -> None:
         if left:
             sh("scancel", *left)
     if run.rc != 0:
-        sh(*SNAKEMAKE, *SLURM_RUN, "--configfile", str(run.cfg), "--unlock", timeout=120)
+        sh(*SNAKEMAKE, *SLURM_RUN, *run.profiles, "--configfile", str(run.cfg), "--unlock", timeout=120)
 
 
 # fixtures ----------------------------------------------------------------------------------------
@@ -198,19 +202,20 @@ def user_profile(slurm: None):
 
 @pytest.fixture(scope="module")
 def runs(user_profile: Path, tmp_path_factory: pytest.TempPathFactory):
-    """Both SLURM runs at once (GPU custom method, 4 tiles; threshold, 2 tiles), each from a folder of
-    its own, and the GPU config run locally meanwhile."""
+    """The SLURM runs at once (GPU custom method, 4 tiles; threshold, 2 tiles; the GPU method with
+    stage bundles), each from a folder of its own, and the GPU config run locally meanwhile."""
     tmp = tmp_path_factory.mktemp("slurm")
     todo = {}
-    configs = (("gpu", gpu_method(tmp, "gpu"), GPU_TILING), ("cpu", THRESHOLD_METHOD, CPU_TILING))
-    for name, method, tiling in configs:
+    configs = (("gpu", gpu_method(tmp, "gpu"), GPU_TILING, ()), ("cpu", THRESHOLD_METHOD, CPU_TILING, ()),
+               ("bundled", gpu_method(tmp, "bundled"), GPU_TILING, BUNDLES))
+    for name, method, tiling, profiles in configs:
         config, cfg = write_config(tmp, name, method, tiling)
-        todo[name] = Run(name, config, cfg, tmp / f"{name}.out")
+        todo[name] = Run(name, config, cfg, tmp / f"{name}.out", profiles=profiles)
     local_config, local_cfg = write_config(tmp, "local", gpu_method(tmp, "local"), GPU_TILING)
     try:
         for run in todo.values():  # one retry (the installed profile's retries; ci-profile sets 0)
             cmd = ["timeout", "-s", "KILL", str(RUN_TIMEOUT),
-                   *SNAKEMAKE, *SLURM_RUN, "--retries", "1", "--configfile", str(run.cfg)]
+                   *SNAKEMAKE, *SLURM_RUN, *run.profiles, "--retries", "1", "--configfile", str(run.cfg)]
             folder = linked_repo(tmp / f"{run.name}-repo")
             with run.out.open("w") as out:
                 run.proc = subprocess.Popen(cmd, cwd=folder, env=ENV, stdout=out, stderr=subprocess.STDOUT)
@@ -293,6 +298,33 @@ def test_gpu_method_stage_jobs_on_gpu_partition_labels_equal_local(runs) -> None
         a, b = ours[level][...], ref[level][...]
         assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b), f"level {level} differs"
     assert ours["0"][...].max() > 100, "real nuclei, not an empty image"
+
+
+def test_stage_bundle_has_one_tile_server_on_gpu_partition(runs) -> None:
+    """profiles/stage-bundles: the 4 stage jobs are one SLURM job, on `gpu` with one GPU. Its first
+    attempt fails on the flaky tile, so the bundle is resubmitted whole, with twice the memory; one
+    tile server, started by the bundle's Snakemake, segments every occupied tile of the retry. The
+    labels equal the local run's."""
+    todo, _, local_config = runs
+    run = todo["bundled"]
+    assert run.rc == 0, run.tail()
+    kind = {job: path.parts[0] for job, path in run.logs.items()}
+    assert "rule_stage" not in kind.values(), kind
+    bundles = sorted((job for job, k in kind.items() if k == "group_stage_stage"), key=int)
+    rows = [run.jobs[job] for job in bundles]
+    assert [r["State"] for r in rows] == ["FAILED", "COMPLETED"], rows
+    assert [r["ReqMem"] for r in rows] == ["4000M", "8000M"], rows
+    assert all(r["Partition"] == "gpu" and "gres/gpu=1" in r["AllocTRES"] for r in rows), rows
+    logs = Path(run.config["workdir"]) / "nuclei" / "logs" / "stage"
+    occupied = occupied_tiles(run, 4)
+    servers = {tile: SERVED.findall((logs / f"{tile}.log").read_text()) for tile in occupied}
+    assert occupied and all(len(pids) == 1 for pids in servers.values()), servers
+    assert len({pids[0] for pids in servers.values()}) == 1, f"more than one server: {servers}"
+    ours = zarr.open_group(str(run.labels), mode="r")
+    ref = zarr.open_group(str(Path(local_config["input"]["store"]) / "labels" / "nuclei"), mode="r")
+    assert sorted(ours.array_keys()) == sorted(ref.array_keys())
+    for level in ref.array_keys():
+        assert np.array_equal(ours[level][...], ref[level][...]), f"level {level} differs"
 
 
 def test_threshold_method_all_jobs_on_cpu_partition(runs) -> None:

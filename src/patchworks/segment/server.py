@@ -15,7 +15,13 @@ run or its allocation.
 
 Servers are keyed by the run (working directory, work directory, method section) and the node
 (host, interpreter, CUDA_VISIBLE_DEVICES, SLURM_JOB_ID): under SLURM a server serves the jobs of its
-own allocation only, e.g. the stage jobs of one group.
+own allocation only.
+
+A bundle of stage jobs in one SLURM job (a group: ``profiles/stage-bundles``) runs each job in a job
+step of its own, and SLURM ends a step's processes with it. So the Snakemake process that runs the
+bundle starts a launcher (``serve_bundle``, from the Snakefile) that lives as long as the bundle,
+and the bundle's jobs have it start their server (with the job's own interpreter: that of a conda
+environment, too), which then serves every tile of the bundle.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import json
 import logging
 import os
 import pickle
+import signal
 import socket
 import struct
 import subprocess
@@ -158,19 +165,95 @@ def start(path: Path, config: dict[str, Any]) -> tuple[socket.socket, dict[str, 
     log = Path(server_log(config, path))
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))}  # this job's imports
-    with open(log, "a") as fh:
-        command = [sys.executable, "-m", "patchworks.segment.server", str(path), str(IDLE_SECONDS),
-                   str(snakemake_pid())]
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True, close_fds=True)
+    command = [sys.executable, "-m", "patchworks.segment.server", str(path), str(IDLE_SECONDS)]
+    pid = launch_in_bundle(config, command, env, log) or spawn([*command, str(snakemake_pid())], env, log)
     deadline = time.monotonic() + START_SECONDS
     while (found := connect(path)) is None:
-        if proc.poll() is not None or time.monotonic() > deadline:
+        if not alive(pid) or time.monotonic() > deadline:
             tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-20:])
-            raise ServerError(f"a tile server did not start (exit code {proc.poll()}); its log {log} "
-                              f"ends:\n{tail}")
+            raise ServerError(f"a tile server (pid {pid}) did not start; its log {log} ends:\n{tail}")
         time.sleep(0.05)
     return found
+
+
+def spawn(command: list[str], env: dict[str, str], log: Path, fds: tuple[int, ...] = ()) -> int:
+    """Start ``command`` detached (its own session), output to ``log``; its pid."""
+    with open(log, "a") as fh:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True, close_fds=True, pass_fds=fds).pid
+
+
+def launcher_path(config: dict[str, Any]) -> Path:
+    return run_dir(config) / f"launcher-{os.environ['SLURM_JOB_ID']}.sock"
+
+
+def serve_bundle(config: dict[str, Any], argv: list[str]) -> bool:
+    """Start the launcher of a bundle's tile servers, when this process (``argv``: Snakemake's
+    command line) runs a bundle of stage jobs in its SLURM job; it lives as long as this process.
+    Its socket is bound here, so the bundle's first job finds it. Whether one was started."""
+    bundle = "--local-groupid" in argv and "stage" in option_values(argv, "--allowed-rules")
+    if not (serves(config["method"]) and bundle and "SLURM_JOB_ID" in os.environ
+            and "SLURM_STEP_ID" not in os.environ):
+        return False
+    path = launcher_path(config)
+    path.unlink(missing_ok=True)
+    log = Path(server_log(config, path))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen()
+        command = [sys.executable, "-m", "patchworks.segment.server", "--launcher", str(listener.fileno()),
+                   str(os.getpid())]
+        spawn(command, dict(os.environ), log, fds=(listener.fileno(),))
+    return True
+
+
+def option_values(argv: list[str], option: str) -> list[str]:
+    """The values after ``option`` on a command line, up to the next option."""
+    values = argv[argv.index(option) + 1:] if option in argv else []
+    return values[:next((i for i, v in enumerate(values) if v.startswith("-")), len(values))]
+
+
+def launch_in_bundle(config: dict[str, Any], command: list[str], env: dict[str, str],
+                     log: Path) -> int | None:
+    """Have the launcher of this job's bundle start ``command`` (a server, which then lives as long
+    as the bundle); its pid, or None outside a bundle."""
+    if "SLURM_STEP_ID" not in os.environ or not launcher_path(config).exists():
+        return None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        try:
+            conn.connect(str(launcher_path(config)))
+            send(conn, {"command": command, "env": env, "log": str(log)})
+            reply = receive(conn)
+        except OSError:
+            return None
+    return None if reply is None else reply["pid"]
+
+
+def launcher(fd: int, watched: int) -> None:
+    """A bundle's launcher: start the servers its jobs ask for, each watching this process, until
+    process ``watched`` (the bundle's Snakemake) is gone."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # servers that exit are reaped at once
+    listener = socket.socket(fileno=fd)
+    listener.settimeout(POLL_SECONDS)
+    print(f"launcher pid {os.getpid()}: for the bundle of Snakemake pid {watched}", flush=True)
+    while alive(watched):
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        with conn:
+            conn.settimeout(START_SECONDS)
+            with contextlib.suppress(OSError):
+                message = receive(conn)
+                pid = spawn([*message["command"], str(os.getpid())], message["env"], Path(message["log"]))
+                print(f"launcher pid {os.getpid()}: started tile server pid {pid}", flush=True)
+                send(conn, {"pid": pid})
+    print(f"launcher pid {os.getpid()}: its Snakemake (pid {watched}) is gone, exiting", flush=True)
+    path = listener.getsockname()
+    listener.close()
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def snakemake_pid() -> int:
@@ -201,8 +284,9 @@ def stop(config: dict[str, Any]) -> int:
     if not serves(config["method"]):
         return 0
     folder = run_dir(config)
+    sockets = sorted(p for p in folder.glob("*.sock") if not p.name.startswith("launcher-"))  # a bundle's
     stopped = 0
-    for path in sorted(folder.glob("*.sock")):
+    for path in sockets:
         found = connect(path)
         if found:
             with found[0] as conn:
@@ -212,7 +296,7 @@ def stop(config: dict[str, Any]) -> int:
     for lock in folder.glob("*.lock"):
         lock.unlink()
     with contextlib.suppress(OSError):
-        for path in folder.glob("*.sock"):
+        for path in sockets:
             path.unlink()
         folder.rmdir()
     return stopped
@@ -265,8 +349,8 @@ def serve(path: str, idle: float, watched: int) -> None:
             conn, _ = listener.accept()
         except TimeoutError:
             if not alive(watched):
-                print(f"tile server pid {os.getpid()}: its Snakemake (pid {watched}) is gone, exiting",
-                      flush=True)
+                print(f"tile server pid {os.getpid()}: its Snakemake or bundle launcher (pid {watched}) is "
+                      "gone, exiting", flush=True)
                 break
             if time.monotonic() - last > idle:
                 print(f"tile server pid {os.getpid()}: idle for {idle:.0f} s, exiting", flush=True)
@@ -328,6 +412,9 @@ def portable(err: Exception) -> Exception:
 
 
 if __name__ == "__main__":  # through the package, so that pickled errors name patchworks' own classes
-    from patchworks.segment.server import serve as serve_here
+    from patchworks.segment import server as here
 
-    serve_here(sys.argv[1], float(sys.argv[2]), int(sys.argv[3]))
+    if sys.argv[1] == "--launcher":
+        here.launcher(int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        here.serve(sys.argv[1], float(sys.argv[2]), int(sys.argv[3]))
