@@ -1,7 +1,8 @@
 """Runs in our venv, in a fresh process (so run.py can count its CPU time as a child's).
 
     python _ours_driver.py merge CONFIG.yaml WORKERS   faces -> cc -> label_image -> pyramid -> relabel (every
-                                                       level) -> publish, in process (pipeline.steps),
+                                                       level) with measure beside -> publish, in process
+                                                       (pipeline.steps),
                                                        on the stage store a finished run left behind
     python _ours_driver.py floor SRC DST TILE WORKERS  the I/O floor: read the staged labels tile by tile and
                                                        write them to a new array with the same chunks,
@@ -40,11 +41,19 @@ def merge(config_file: str, workers: int) -> dict:
     steps.label_image(config, plan.path("label_image.json"))
     steps.pyramid(config, plan.path("pyramid.json"))
     t2 = time.perf_counter()
-    tasks.map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], "relabel")
-    steps.measure(config, plan.objects_file)
+    # the object table beside the relabel jobs, as in the workflow's DAG (both need only cc); first,
+    # since it is the longest
+    tasks.map(_step, [("measure", config, plan.objects_file),
+                      *(("relabel", config, t, plan.path("relabel", f"{t}.json")) for t in tiles)], "relabel")
     steps.publish(config, plan.path("cc.json"), plan.objects_file, plan.path("published.json"))
     t3 = time.perf_counter()
     return {"seconds": t3 - t0, "faces": t1 - t0, "cc": t2 - t1, "relabel + pyramid": t3 - t2}
+
+
+def _step(name: str, *args) -> None:
+    from patchworks.pipeline import steps
+
+    getattr(steps, name)(*args)
 
 
 def _copy(src: str, dst: str, region: tuple[slice, ...]) -> None:

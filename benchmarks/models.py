@@ -49,8 +49,8 @@ METHODS = {
     "threshold": {"name": "threshold", "threshold": {"value": "otsu"}},
 }
 STAMP = r"\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]\n"
-SLURM = ["--profile", "profiles/slurm", "--profile", "tests/slurm/ci-profile"]
-SLURM_MODES = {"slurm": SLURM, "slurm-bundled": [*SLURM, "--profile", "profiles/stage-bundles"]}
+SLURM = ["--profile", str(REPO / "profiles/slurm"), "--profile", str(REPO / "tests/slurm/ci-profile")]
+SLURM_MODES = {"slurm": SLURM, "slurm-bundled": [*SLURM, "--profile", str(REPO / "profiles/stage-bundles")]}
 SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: \S+/slurm_logs/"
                        r"(rule_stage|group_stage_stage)/")  # the SLURM jobs that ran stage jobs
 
