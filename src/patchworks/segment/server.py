@@ -35,7 +35,6 @@ import json
 import logging
 import os
 import pickle
-import signal
 import socket
 import struct
 import subprocess
@@ -233,11 +232,13 @@ def launch_in_bundle(config: dict[str, Any], command: list[str], env: dict[str, 
 def launcher(fd: int, watched: int) -> None:
     """A bundle's launcher: start the servers its jobs ask for, each watching this process, until
     process ``watched`` (the bundle's Snakemake) is gone."""
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # servers that exit are reaped at once
     listener = socket.socket(fileno=fd)
     listener.settimeout(POLL_SECONDS)
     print(f"launcher pid {os.getpid()}: for the bundle of Snakemake pid {watched}", flush=True)
     while alive(watched):
+        with contextlib.suppress(ChildProcessError):  # servers that exited: reaped, so none lingers
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
         try:
             conn, _ = listener.accept()
         except TimeoutError:
