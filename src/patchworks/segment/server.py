@@ -50,6 +50,7 @@ POLL_SECONDS = 1.0  # how often an idle server checks that its Snakemake process
 SHELLS = {"sh", "bash", "dash", "zsh"}
 START_SECONDS = 300.0  # for a new server to answer (the interpreter and patchworks import)
 HEADER = struct.Struct("!Q")
+SERVER = [sys.executable, "-m", "patchworks.segment.server"]  # a server or a launcher
 
 
 class ServerError(RuntimeError):
@@ -126,6 +127,13 @@ def server_log(config: dict[str, Any], path: Path) -> str:
                         f"{socket.gethostname()}-{path.stem}.log")
 
 
+def log_file(config: dict[str, Any], path: Path) -> Path:
+    """The log of the process that listens at ``path``, its folder made."""
+    log = Path(server_log(config, path))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return log
+
+
 def request(path: Path, config: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     """Send ``message`` to the server at ``path`` (started when none answers) and return its reply."""
     found = connect(path) or start(path, config)
@@ -161,10 +169,9 @@ def connect(path: Path) -> tuple[socket.socket, dict[str, Any]] | None:
 def start(path: Path, config: dict[str, Any]) -> tuple[socket.socket, dict[str, Any]]:
     """Start a server at ``path`` (replacing a stale socket) and connect to it."""
     path.unlink(missing_ok=True)
-    log = Path(server_log(config, path))
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = log_file(config, path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))}  # this job's imports
-    command = [sys.executable, "-m", "patchworks.segment.server", str(path), str(IDLE_SECONDS)]
+    command = [*SERVER, str(path), str(IDLE_SECONDS)]
     pid = launch_in_bundle(config, command, env, log) or spawn([*command, str(snakemake_pid())], env, log)
     deadline = time.monotonic() + START_SECONDS
     while (found := connect(path)) is None:
@@ -196,14 +203,11 @@ def serve_bundle(config: dict[str, Any], argv: list[str]) -> bool:
         return False
     path = launcher_path(config)
     path.unlink(missing_ok=True)
-    log = Path(server_log(config, path))
-    log.parent.mkdir(parents=True, exist_ok=True)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
         listener.bind(str(path))
         listener.listen()
-        command = [sys.executable, "-m", "patchworks.segment.server", "--launcher", str(listener.fileno()),
-                   str(os.getpid())]
-        spawn(command, dict(os.environ), log, fds=(listener.fileno(),))
+        command = [*SERVER, "--launcher", str(listener.fileno()), str(os.getpid())]
+        spawn(command, dict(os.environ), log_file(config, path), fds=(listener.fileno(),))
     return True
 
 
@@ -217,11 +221,11 @@ def launch_in_bundle(config: dict[str, Any], command: list[str], env: dict[str, 
                      log: Path) -> int | None:
     """Have the launcher of this job's bundle start ``command`` (a server, which then lives as long
     as the bundle); its pid, or None outside a bundle."""
-    if "SLURM_STEP_ID" not in os.environ or not launcher_path(config).exists():
+    if "SLURM_STEP_ID" not in os.environ or not (path := launcher_path(config)).exists():
         return None
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         try:
-            conn.connect(str(launcher_path(config)))
+            conn.connect(str(path))
             send(conn, {"command": command, "env": env, "log": str(log)})
             reply = receive(conn)
         except OSError:
