@@ -1,3 +1,9 @@
+# Local (the submit host, never a SLURM job), as pyramid and publish are: it writes metadata only,
+# seconds of work that a cluster's queue wait would multiply, on the path to the result.
+localrules:
+    label_image,
+
+
 # The per-tile jobs after cc depend on this one-input job, not on cc.json: Snakemake checks each
 # consumer's file against its producer's whole input list, which for cc grows with the tiles.
 rule label_image:

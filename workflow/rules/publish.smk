@@ -1,3 +1,8 @@
+# Local (the submit host): NGFF metadata and one copy of the object table (see label_image.smk).
+localrules:
+    publish,
+
+
 rule publish:
     """Place the object table beside the labels, write the NGFF metadata and list the label image."""
     input:
