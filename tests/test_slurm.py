@@ -247,7 +247,9 @@ def check_jobs(run: Run, n_tiles: int, gpu: bool) -> None:
     `gpu` with one GPU, every other job on `cpu` without; bundles in use."""
     assert run.rc == 0, run.tail()
     assert run.run_id and run.logs, run.tail()
-    named = sh("sacct", "-X", "-P", "-n", "--name", run.run_id, "--format=JobID").stdout.split()
+    # -S: by name alone, sacct lists only jobs since midnight (a run across midnight lost its first jobs)
+    named = sh("sacct", "-X", "-P", "-n", "-S", "now-2days", "--name", run.run_id,
+               "--format=JobID").stdout.split()
     assert sorted(named) == sorted(run.jobs), f"jobs of run {run.run_id} not all seen: {named} {run.jobs}"
     occupied = occupied_tiles(run, n_tiles)
     log = run.logs  # rule_<rule>/<wildcards>/<id>.log or group_<group>_<rules>/<id>.log
