@@ -31,13 +31,11 @@ def merge(config_file: str, workers: int) -> dict:
     config = validate_config(yaml.safe_load(open(config_file)))
     plan = Plan(config)
     tiles = range(plan.grid.n_tiles)
-    stage_files = [plan.path("stage", f"{t}.json") for t in tiles]
-    face_files = [plan.path("faces", f"{t}-{a}.npy") for t, a in plan.grid.faces()]
     t0 = time.perf_counter()
     tasks = Tasks(workers)
-    tasks.map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], "faces")
+    tasks.map(steps.faces, [(config, t, a, plan.face_file(t, a)) for t, a in plan.grid.faces()], "faces")
     t1 = time.perf_counter()
-    steps.cc(config, stage_files, face_files, plan.path("cc.json"))
+    steps.cc(config, plan.path("cc.json"))
     steps.label_image(config, plan.path("label_image.json"))
     steps.pyramid(config, plan.path("pyramid.json"))
     t2 = time.perf_counter()
@@ -45,7 +43,7 @@ def merge(config_file: str, workers: int) -> dict:
     # since it is the longest
     tasks.map(_step, [("measure", config, plan.objects_file),
                       *(("relabel", config, t, plan.path("relabel", f"{t}.json")) for t in tiles)], "relabel")
-    steps.publish(config, plan.path("cc.json"), plan.objects_file, plan.path("published.json"))
+    steps.publish(config, plan.path("published.json"))
     t3 = time.perf_counter()
     return {"seconds": t3 - t0, "faces": t1 - t0, "cc": t2 - t1, "relabel + pyramid": t3 - t2}
 

@@ -27,11 +27,11 @@ def test_env_lists_pyproject_requirements(env: str, extras: list[str]) -> None:
 
 
 def test_every_rule_runs_in_an_existing_env() -> None:
-    """Each rule with a script has a conda environment, and it is one of envs/."""
+    """Each rule with a job (a shell command) has a conda environment, and it is one of envs/."""
     rules = REPO / "workflow" / "rules"
     for smk in rules.glob("*.smk"):
         text = smk.read_text()
-        assert text.count("script:") == text.count("conda:"), smk.name
+        assert text.count("shell:") == text.count("conda:"), smk.name
         for env in re.findall(r'"\.\./\.\./(envs/[\w.-]+)"', text + (rules / "common.smk").read_text()):
             assert (REPO / env).exists(), env
     assert sorted(p.name for p in (REPO / "envs").glob("*.yaml")) == sorted(FAMILIES)

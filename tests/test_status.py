@@ -101,8 +101,10 @@ def test_rerun_after_fix_runs_only_failed_tile_and_dependents(failed_run) -> Non
     run = subprocess.run(command, cwd=RUN_DIR, capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     reading = [(t, a) for t, a in plan.grid.faces() if FAILED_TILE in plan.face_tiles(t, a)]
-    assert {f"{t}-{a}" for t, a in plan.grid.faces()} - faces_done == {f"{t}-{a}" for t, a in reading}
-    faces = {f"faces[tile={t}, axis={a}]" for t, a in reading}
+    pairs = {(t, plan.grid.neighbour(t, a)) for t, a in reading}  # a face's job is named by its two tiles
+    assert {Path(plan.face_file(t, a)).stem for t, a in plan.grid.faces()} - faces_done == {
+        f"{t}-{n}" for t, n in pairs}
+    faces = {f"faces[tile={t}, neighbour={n}]" for t, n in pairs}
     tiles = range(plan.grid.n_tiles)
     expected = ({f"stage[tile={FAILED_TILE}]", "cc", "measure", "label_image", "pyramid", "publish",
                  "figures", "all"} | faces | {f"relabel[tile={t}]" for t in tiles})

@@ -1,8 +1,8 @@
 rule cc:
     """Connected components of all pairs -> the relabel table (ids 1..N), less the size filter's removals."""
     input:
-        stage=expand(plan.path("stage", "{tile}.json"), tile=TILES),
-        faces=[plan.path("faces", f"{t}-{a}.npy") for t, a in FACES],
+        stage=[plan.stage_record(t) for t in TILES],
+        faces=[plan.face_file(t, a) for t, a in FACES],
     output:
         plan.path("cc.json"),
     params:
@@ -12,6 +12,6 @@ rule cc:
         log("cc"),
     conda:
         "../../envs/core.yaml"
-    script:
-        "../../scripts/cc.py"
+    shell:
+        JOB + "cc {output:q}"
 

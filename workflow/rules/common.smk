@@ -1,8 +1,13 @@
 # The run plan: config + input metadata -> tile grid and paths (no image data is read here).
+import json
+import os
 import sys
+
+from snakemake.settings.types import DeploymentMethod
 
 from patchworks.errors import PatchworksError
 from patchworks.pipeline.plan import Plan
+from patchworks.pipeline.rule import CONFIG_VARIABLE
 
 plan = Plan(config)
 try:
@@ -16,7 +21,16 @@ FACES = plan.grid.faces()
 
 wildcard_constraints:
     tile=r"\d+",
-    axis=r"\d+",
+    neighbour=r"\d+",
+
+
+# Every job runs one step: `python scripts/job.py --log LOG STEP [options] OUTPUT...`, with the
+# interpreter of the rule's conda environment under --software-deployment-method conda, else
+# Snakemake's own. The config reaches the job in the environment (patchworks.pipeline.rule says why).
+os.environ[CONFIG_VARIABLE] = json.dumps(config)
+PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
+JOB_SCRIPT = os.path.join(workflow.basedir, "scripts", "job.py")
+JOB = "{PYTHON:q} {JOB_SCRIPT:q} --log {log:q} "
 
 
 # conda environment of segmentation (and model fetching): the method's own (envs/)

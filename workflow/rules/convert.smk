@@ -19,8 +19,8 @@ if plan.conversion:
             log("convert_init"),
         conda:
             "../../envs/core.yaml"
-        script:
-            "../../scripts/convert_init.py"
+        shell:
+            JOB + "convert_init {output:q}"
 
     rule convert:
         """Copy one slab of tiles from the file into level 0 (its own chunks)."""
@@ -34,8 +34,8 @@ if plan.conversion:
             region=r"\d+",
         conda:
             "../../envs/core.yaml"
-        script:
-            "../../scripts/convert.py"
+        shell:
+            JOB + "convert --region {wildcards.region} --init {input:q} {output:q}"
 
     rule convert_finish:
         """Build the image pyramid (y/x halved, z kept) from level 0 on disk; write the NGFF metadata."""
@@ -48,5 +48,5 @@ if plan.conversion:
             log("convert_finish"),
         conda:
             "../../envs/core.yaml"
-        script:
-            "../../scripts/convert_finish.py"
+        shell:
+            JOB + "convert_finish --init {input.init:q} {output:q}"

@@ -8,5 +8,5 @@ if config["input"]["demo"]:
             log("demo"),
         conda:
             "../../envs/core.yaml"
-        script:
-            "../../scripts/demo.py"
+        shell:
+            JOB + "demo"

@@ -1,15 +1,28 @@
+# A face job reads the staged labels of the face's two tiles, given as file patterns (an input function
+# costs Snakemake far more per job); touch stitching at connectivity > 1 reads the neighbours its
+# widened plane reaches, too.
+FACE_STAGES = (
+    [plan.stage_record("{tile}"), plan.stage_record("{neighbour}")]
+    if plan.faces_read_two_tiles
+    else lambda w: [
+        plan.stage_record(t)
+        for t in plan.face_tiles(int(w.tile), plan.grid.face_axis(int(w.tile), int(w.neighbour)))
+    ]
+)
+
+
 rule faces:
     """Label pairs touching across the face between a tile and its + neighbour along an axis."""
     input:
-        lambda w: [plan.path("stage", f"{t}.json") for t in plan.face_tiles(int(w.tile), int(w.axis))],
+        FACE_STAGES,
     output:
-        plan.path("faces", "{tile}-{axis}.npy"),
+        plan.path("faces", "{tile}-{neighbour}.npy"),
     params:
         connectivity=config["connectivity"],
         stitch=config["stitch"] | {"mode": plan.stitch},
     log:
-        log("faces/{tile}-{axis}"),
+        log("faces/{tile}-{neighbour}"),
     conda:
         "../../envs/core.yaml"
-    script:
-        "../../scripts/faces.py"
+    shell:
+        JOB + "faces --tile {wildcards.tile} --neighbour {wildcards.neighbour} {output:q}"

@@ -13,5 +13,5 @@ rule fetch_model:
         log("fetch_model"),
     conda:
         MODEL_ENV
-    script:
-        "../../scripts/fetch_model.py"
+    shell:
+        JOB + "fetch_model {output:q}"

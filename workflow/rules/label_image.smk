@@ -19,5 +19,5 @@ rule label_image:
         log("label_image"),
     conda:
         "../../envs/core.yaml"
-    script:
-        "../../scripts/label_image.py"
+    shell:
+        JOB + "label_image {output:q}"

@@ -8,5 +8,5 @@ rule measure:
         log("measure"),
     conda:
         "../../envs/core.yaml"
-    script:
-        "../../scripts/measure.py"
+    shell:
+        JOB + "measure {output:q}"

@@ -10,5 +10,5 @@ rule normalization:
         log("normalization"),
     conda:
         "../../envs/core.yaml"
-    script:
-        "../../scripts/normalization.py"
+    shell:
+        JOB + "normalization {output:q}"

@@ -11,5 +11,5 @@ rule occupancy:
         log("occupancy/{tile}"),
     conda:
         "../../envs/core.yaml"
-    script:
-        "../../scripts/occupancy.py"
+    shell:
+        JOB + "occupancy --tile {wildcards.tile} --threshold={input.threshold:q} {output:q}"

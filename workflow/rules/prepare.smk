@@ -16,5 +16,5 @@ rule prepare:
         log("prepare"),
     conda:
         "../../envs/core.yaml"
-    script:
-        "../../scripts/prepare.py"
+    shell:
+        JOB + "prepare --tile-shape {params.tile_shape} -- {output:q}"

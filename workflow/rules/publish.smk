@@ -15,5 +15,5 @@ rule publish:
         log("publish"),
     conda:
         "../../envs/core.yaml"
-    script:
-        "../../scripts/publish.py"
+    shell:
+        JOB + "publish {output:q}"

@@ -15,5 +15,5 @@ rule pyramid:
         log("pyramid"),
     conda:
         "../../envs/core.yaml"
-    script:
-        "../../scripts/pyramid.py"
+    shell:
+        JOB + "pyramid {output:q}"

@@ -8,5 +8,5 @@ rule relabel:
         log("relabel/{tile}"),
     conda:
         "../../envs/core.yaml"
-    script:
-        "../../scripts/relabel.py"
+    shell:
+        JOB + "relabel --tile {wildcards.tile} {output:q}"

@@ -11,7 +11,7 @@ rule stage:
         model=plan.path("model.json") if plan.model_to_fetch else [],
         occupancy=plan.path("occupancy", "{tile}.json") if plan.needs_occupancy_job else [],
     output:
-        plan.path("stage", "{tile}.json"),
+        plan.stage_record("{tile}"),
         measures=plan.path("measures", "{tile}.npz"),
     resources:
         # A GPU (on SLURM: the GPU partition) for GPU methods, unless the tile is known empty;
@@ -26,5 +26,6 @@ rule stage:
         log("stage/{tile}"),
     conda:
         MODEL_ENV
-    script:
-        "../../scripts/stage.py"
+    shell:
+        JOB + "stage --tile {wildcards.tile} --gpu {resources.gpu} --threshold={input.threshold:q} "
+        "--normalization={input.normalization:q} {output[0]:q}"

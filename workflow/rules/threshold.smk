@@ -10,5 +10,5 @@ rule threshold:
         log("threshold"),
     conda:
         "../../envs/core.yaml"
-    script:
-        "../../scripts/threshold.py"
+    shell:
+        JOB + "threshold {output:q}"

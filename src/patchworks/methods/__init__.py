@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from . import cellpose, custom, staged, stardist, threshold
-
-TileFn = Callable[[np.ndarray], np.ndarray]
+TileFn = Callable[["np.ndarray"], "np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -23,20 +23,13 @@ class Context:
     voxel_size: tuple[float, ...] = ()  # physical size of a voxel along each spatial axis
 
 
-#: Method name -> builder taking (method config, context).
-BUILDERS: dict[str, Callable[[dict[str, Any], Context], TileFn]] = {
-    "threshold": threshold.build,
-    "custom": custom.build,
-    "cellpose": cellpose.build,
-    "stardist": stardist.build,
-    "staged": staged.build,
-}
 MODEL_METHODS = ("cellpose", "stardist")
 
 
 def build_method(method: dict[str, Any], context: Context) -> TileFn:
-    """The tile function for the ``method`` section of the config."""
-    return BUILDERS[method["name"]](method, context)
+    """The tile function for the ``method`` section of the config: the ``build`` of the method's module
+    (imported here, so that a job imports only its own method)."""
+    return import_module(f"{__name__}.{method['name']}").build(method, context)
 
 
 def needs_image_threshold(method: dict[str, Any]) -> bool:

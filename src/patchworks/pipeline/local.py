@@ -44,19 +44,17 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
         steps.normalization(config, normalization)
     tasks = Tasks(workers, client, progress)
     tiles = range(plan.grid.n_tiles)
-    stage_files = [plan.path("stage", f"{t}.json") for t in tiles]
     shared_fn = tasks.share(fn)
-    tasks.map(steps.stage, [(config, t, threshold, normalization, stage_files[t], shared_fn) for t in tiles],
-              "stage", threads=fn is not None, workers=stage_workers)
-    face_files = [plan.path("faces", f"{t}-{a}.npy") for t, a in plan.grid.faces()]
-    tasks.map(steps.faces, [(config, t, a, f) for (t, a), f in zip(plan.grid.faces(), face_files)], "faces")
-    steps.cc(config, stage_files, face_files, plan.path("cc.json"))
+    tasks.map(steps.stage, [(config, t, threshold, normalization, plan.stage_record(t), shared_fn)
+                            for t in tiles], "stage", threads=fn is not None, workers=stage_workers)
+    tasks.map(steps.faces, [(config, t, a, plan.face_file(t, a)) for t, a in plan.grid.faces()], "faces")
+    steps.cc(config, plan.path("cc.json"))
     steps.measure(config, plan.objects_file)
     steps.label_image(config, plan.path("label_image.json"))
     steps.pyramid(config, plan.path("pyramid.json"))
     tasks.map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles],
               "write labels" + (" and pyramid" if plan.label.levels > 1 else ""))
-    steps.publish(config, plan.path("cc.json"), plan.objects_file, plan.path("published.json"))
+    steps.publish(config, plan.path("published.json"))
     return plan
 
 

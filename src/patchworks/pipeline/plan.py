@@ -37,6 +37,10 @@ from ..tiling.grid import TileGrid
 from ..tiling.sizing import BASE_BYTES, BYTES_PER_VOXEL, auto_overlap, auto_tile_shape
 from . import demo
 
+#: The report's files (the figures step's outputs), by name.
+FIGURES = {"overview": "overview.png", "tiles": "tiles.png", "volumes": "volumes.png", "seams": "seams.png",
+           "seam_table": "seams.tsv", "config": "config.yaml"}
+
 
 def per_axis(value: int | list[int], ndim: int, key: str) -> tuple[int, ...]:
     """A scalar applies to every spatial axis; a list must have one entry per spatial axis."""
@@ -262,12 +266,17 @@ class Plan:
             return "iou" if self.config["method"]["name"] in MODEL_METHODS else "touch"
         return mode
 
+    @property
+    def faces_read_two_tiles(self) -> bool:
+        """Whether a face job reads only the face's two tiles: not for touch stitching at connectivity
+        > 1, whose widened plane reaches into more neighbours."""
+        return not (self.stitch == "touch" and self.connectivity > 1)
+
     def face_tiles(self, tile: int, axis: int) -> list[int]:
-        """Tiles whose staged labels the job of face ``(tile, axis)`` reads: the two tiles of the face,
-        and for touch stitching at connectivity > 1 the neighbours its widened plane reaches."""
-        if self.stitch == "touch" and self.connectivity > 1:
-            return self.grid.face_tiles(tile, axis)
-        return [tile, self.grid.neighbour(tile, axis)]
+        """Tiles whose staged labels the job of face ``(tile, axis)`` reads."""
+        if self.faces_read_two_tiles:
+            return [tile, self.grid.neighbour(tile, axis)]
+        return self.grid.face_tiles(tile, axis)
 
     @property
     def keeps_bands(self) -> bool:
@@ -390,6 +399,15 @@ class Plan:
         name = "zarr.json" if self.image.zarr_format == 3 else ".zarray"
         return str(Path(self.config["input"]["store"]) / self.image.path / name)
 
+    def stage_record(self, tile: int | str) -> str:
+        """The stage job's record of its tile (label count, timings)."""
+        return self.path("stage", f"{tile}.json")
+
+    def face_file(self, tile: int, axis: int) -> str:
+        """The label pairs that touch across face ``(tile, axis)``, named by its two tiles (as the faces
+        rule's output pattern ``faces/{tile}-{neighbour}.npy``)."""
+        return self.path("faces", f"{tile}-{self.grid.neighbour(tile, axis)}.npy")
+
     @property
     def stage_store(self) -> str:
         return self.path("stage.zarr")
@@ -407,9 +425,10 @@ class Plan:
         """The stage job's partial measurements of its tile's labels."""
         return self.path("measures", f"{tile}.npz")
 
-    def report_path(self, name: str) -> str:
-        """A file of the run's report (the figures step's outputs)."""
-        return self.path("report", name)
+    @property
+    def figure_files(self) -> dict[str, str]:
+        """The figures step's outputs, the files of the run's report, by name."""
+        return {name: self.path("report", file) for name, file in FIGURES.items()}
 
     @property
     def report_config(self) -> dict[str, Any]:

@@ -1,11 +1,23 @@
-"""Entry point of the rule scripts: run one step with the job's log file attached."""
+"""Entry point of the workflow's jobs: run one step, with the job's log file attached.
+
+Each rule's shell command is ``python scripts/job.py --log LOG STEP [options] OUTPUT...``
+(``workflow/rules/common.smk``). The run's config comes as JSON in the environment variable
+``PATCHWORKS_CONFIG``, which the Snakefile sets from Snakemake's config in every process that runs
+jobs (the submit host's, and on a cluster the job's own Snakemake): on the command line it would fill
+Snakemake's messages, and as a rule's params any change to it would rerun every job. A job imports
+only what its step needs: a served stage job hands its tile to a tile server and loads no array
+library at all.
+"""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import errno
+import json
 import logging
+import os
 import resource
 import shutil
 import sys
@@ -14,43 +26,81 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..methods import uses_gpu
-from ..segment import server
-from . import steps
+CONFIG_VARIABLE = "PATCHWORKS_CONFIG"
 
-Step = Callable[[Any], None]
+Step = Callable[[dict[str, Any], argparse.Namespace], None]
 
 
-def stage(s: Any) -> None:
+def stage(config: dict[str, Any], job: argparse.Namespace) -> None:
     """A stage job: in a tile server when the method is served and the job needs its model (a job of a
     GPU method given no GPU has a tile known to be empty: it runs here, loading no model)."""
-    method = s.config["method"]
-    served = server.serves(method) and (not uses_gpu(method) or s.resources.get("gpu", 0))
-    (server.stage if served else steps.stage)(s.config, int(s.wildcards.tile), s.input.get("threshold"),
-                                              s.input.get("normalization"), s.output[0])
+    from ..methods import uses_gpu
+    from ..segment import server
+
+    method = config["method"]
+    served = server.serves(method) and (not uses_gpu(method) or job.gpu)
+    run_stage = server.stage if served else steps().stage
+    run_stage(config, job.tile, job.threshold, job.normalization, job.output[0])
+
+
+def steps() -> Any:
+    from . import steps
+
+    return steps
+
+
+def faces(config: dict[str, Any], job: argparse.Namespace) -> None:
+    """A face job, named by the face's two tiles."""
+    from .plan import Plan
+
+    steps().faces(config, job.tile, Plan(config).grid.face_axis(job.tile, job.neighbour), job.output[0])
+
+
+def figures(config: dict[str, Any], job: argparse.Namespace) -> None:
+    from .plan import Plan
+
+    steps().figures(config, Plan(config).figure_files)
 
 
 STEPS: dict[str, Step] = {
-    "demo": lambda s: steps.build_demo(s.config),
-    "convert_init": lambda s: steps.convert_init(s.config, s.output[0]),
-    "convert": lambda s: steps.convert_region(s.config, int(s.wildcards.region), s.input[0], s.output[0]),
-    "convert_finish": lambda s: steps.convert_finish(s.config, s.input.init, s.output[0]),
-    "prepare": lambda s: steps.prepare(s.config, s.output[0], s.params.tile_shape),
-    "threshold": lambda s: steps.image_threshold(s.config, s.output[0]),
-    "occupancy": lambda s: steps.occupancy(s.config, int(s.wildcards.tile), s.input.get("threshold"),
-                                           s.output[0]),
-    "normalization": lambda s: steps.normalization(s.config, s.output[0]),
-    "fetch_model": lambda s: steps.fetch_model(s.config, s.output[0]),
+    "demo": lambda c, j: steps().build_demo(c),
+    "convert_init": lambda c, j: steps().convert_init(c, j.output[0]),
+    "convert": lambda c, j: steps().convert_region(c, j.region, j.init, j.output[0]),
+    "convert_finish": lambda c, j: steps().convert_finish(c, j.init, j.output[0]),
+    "prepare": lambda c, j: steps().prepare(c, j.output[0], j.tile_shape),
+    "threshold": lambda c, j: steps().image_threshold(c, j.output[0]),
+    "occupancy": lambda c, j: steps().occupancy(c, j.tile, j.threshold, j.output[0]),
+    "normalization": lambda c, j: steps().normalization(c, j.output[0]),
+    "fetch_model": lambda c, j: steps().fetch_model(c, j.output[0]),
     "stage": stage,
-    "faces": lambda s: steps.faces(s.config, int(s.wildcards.tile), int(s.wildcards.axis), s.output[0]),
-    "cc": lambda s: steps.cc(s.config, s.input.stage, s.input.faces, s.output[0]),
-    "label_image": lambda s: steps.label_image(s.config, s.output[0]),
-    "relabel": lambda s: steps.relabel(s.config, int(s.wildcards.tile), s.output[0]),
-    "pyramid": lambda s: steps.pyramid(s.config, s.output[0]),
-    "measure": lambda s: steps.measure(s.config, s.output[0]),
-    "figures": lambda s: steps.figures(s.config, dict(s.output.items())),
-    "publish": lambda s: steps.publish(s.config, s.input.cc, s.input.objects, s.output[0]),
+    "faces": faces,
+    "cc": lambda c, j: steps().cc(c, j.output[0]),
+    "label_image": lambda c, j: steps().label_image(c, j.output[0]),
+    "relabel": lambda c, j: steps().relabel(c, j.tile, j.output[0]),
+    "pyramid": lambda c, j: steps().pyramid(c, j.output[0]),
+    "measure": lambda c, j: steps().measure(c, j.output[0]),
+    "figures": figures,
+    "publish": lambda c, j: steps().publish(c, j.output[0]),
 }
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scripts/job.py", description="Run one step of the workflow.")
+    p.add_argument("step", choices=STEPS)
+    p.add_argument("output", nargs="*", help="the job's output files")
+    p.add_argument("--log", help="the job's log file")
+    for name in ("tile", "neighbour", "region", "gpu"):
+        p.add_argument(f"--{name}", type=int)
+    p.add_argument("--tile-shape", type=int, nargs="+", help="tiles as fixed on the submit host")
+    for name in ("threshold", "normalization", "init"):  # an input file; empty when the job has none
+        p.add_argument(f"--{name}", type=lambda v: v or None)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    job = parser().parse_intermixed_args(argv)
+    config = json.loads(os.environ[CONFIG_VARIABLE])
+    run(job.step, config, job, job.log)
 
 
 M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
@@ -77,13 +127,12 @@ def peak_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(snakemake: Any, step: str) -> None:
-    """Run ``step`` for the job described by Snakemake's ``snakemake`` object.
+def run(step: str, config: dict[str, Any], job: argparse.Namespace, log_path: str | None) -> None:
+    """Run ``step`` for the job described by ``job`` (its parsed command line).
 
     Output goes to the job's log file; a failure is written there and to stderr, then the
     job exits non-zero.
     """
-    log_path = snakemake.log[0] if snakemake.log else None
     release_freed_memory()
     try:
         with contextlib.ExitStack() as stack:
@@ -93,14 +142,14 @@ def run(snakemake: Any, step: str) -> None:
                 stack.enter_context(contextlib.redirect_stderr(fh))
             logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
             try:
-                STEPS[step](snakemake)
+                STEPS[step](config, job)
             except Exception as err:
                 traceback.print_exc()
-                print(failure(step, err, snakemake.config), file=sys.stderr)  # the job's log
+                print(failure(step, err, config), file=sys.stderr)  # the job's log
                 raise
             print(f"patchworks {step}: done, peak RSS {peak_rss_mb():.1f} MB")
     except Exception as err:  # also a log that cannot be written (a full disk)
-        print(failure(step, err, snakemake.config), file=sys.__stderr__)
+        print(failure(step, err, config), file=sys.__stderr__)
         if log_path:
             print(f"  (log: {log_path})", file=sys.__stderr__)
         sys.exit(1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,16 +175,15 @@ def faces(config: dict[str, Any], tile: int, axis: int, output: str) -> None:
     atomic.save_npy(output, pairs)
 
 
-def cc(config: dict[str, Any], stage_files: Sequence[str], face_files: Sequence[str], output: str) -> None:
-    """Build the relabel table, with the size filter's removals (and check that ``output.dtype`` holds
-    its ids)."""
+def cc(config: dict[str, Any], output: str) -> None:
+    """Build the relabel table from every tile's record and face, with the size filter's removals (and
+    check that ``output.dtype`` holds its ids)."""
     t0 = time.perf_counter()
     plan = Plan(config)
     counts = np.zeros(plan.grid.n_tiles, dtype=np.int64)
-    for f in stage_files:
-        info = atomic.read_json(f)
-        counts[info["tile"]] = info["count"]
-    table = build_table(counts, (np.load(f) for f in face_files))
+    for t in range(plan.grid.n_tiles):
+        counts[t] = atomic.read_json(plan.stage_record(t))["count"]
+    table = build_table(counts, (np.load(plan.face_file(t, a)) for t, a in plan.grid.faces()))
     bounds = config["filter"]
     if bounds["min_volume"] is not None or bounds["max_volume"] is not None:
         voxels = merged_voxels(table, [plan.measures_file(t) for t in range(plan.grid.n_tiles)])
@@ -258,7 +256,7 @@ def figures(config: dict[str, Any], out: dict[str, str]) -> None:
                      .reshape(-1, len(names)) for end in ("start", "stop"))
     check = seam_check(starts, stops, plan.grid, names)
     fig.overview(plan, out["overview"])
-    records = [atomic.read_json(plan.path("stage", f"{t}.json")) for t in range(plan.grid.n_tiles)]
+    records = [atomic.read_json(plan.stage_record(t)) for t in range(plan.grid.n_tiles)]
     fig.tile_heatmaps(plan, records, out["tiles"])
     unit = f"{plan.geometry.unit or 'voxel'}^{len(names)}"
     fig.volume_histogram(table["volume"].to_numpy(), unit, config["filter"], out["volumes"])
@@ -276,12 +274,12 @@ def seam_rows(check: dict[str, Any]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def publish(config: dict[str, Any], cc_summary: str, objects: str, output: str) -> None:
+def publish(config: dict[str, Any], output: str) -> None:
     """Place the object table beside the labels, write the NGFF metadata and list the label image: only
     now does it look complete."""
     plan = Plan(config)
-    summary = atomic.read_json(cc_summary)
-    atomic.copy(objects, plan.label.table_path)
+    summary = atomic.read_json(plan.path("cc.json"))
+    atomic.copy(plan.objects_file, plan.label.table_path)
     plan.label.publish(str(plan.workdir), summary["objects"])
     atomic.write_json(output, {"labels": str(Path(plan.label.path)), "objects": summary["objects"],
                                "levels": plan.label.levels, "table": str(plan.label.table_path)})

@@ -86,6 +86,13 @@ class TileGrid:
         index[axis] += 1
         return self.flat(tuple(index))
 
+    def face_axis(self, tile: int, neighbour: int) -> int:
+        """The axis along which ``neighbour`` is the tile next to ``tile`` on the + side."""
+        steps = [b - a for a, b in zip(self.index(tile), self.index(neighbour))]
+        if sorted(steps) != [0] * (self.ndim - 1) + [1]:
+            raise ValueError(f"tiles {tile} and {neighbour} share no face ({tile} first)")
+        return steps.index(1)
+
     def face_tiles(self, tile: int, axis: int) -> list[int]:
         """Tiles whose voxels the job of face ``(tile, axis)`` reads at connectivity > 1: the face's two
         tiles and the neighbours its widened plane reaches (see :mod:`patchworks.merge.faces`)."""
