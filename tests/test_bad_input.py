@@ -4,6 +4,7 @@ label image unchanged, nothing listed as labels, for errors found while running)
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import shutil
@@ -110,6 +111,10 @@ BAD_CONFIGS = {
     "iou-stitch-without-overlap": ({"stitch.mode": "iou", "tiling.overlap": 0},
                                    ["stitch.mode", "tiling.overlap"]),
     "overlap-auto-without-diameter": ({"tiling.overlap": "auto"}, ["tiling.overlap", "object_diameter"]),
+    "kwargs-not-plain-data": ({"method.name": "custom", "method.custom.function": "numpy:copy",
+                               "method.custom.kwargs": {"since": datetime.date(2024, 5, 1)}},
+                              ["method.custom.kwargs.since", "datetime.date(2024, 5, 1)", "not plain data",
+                               "quote a date"]),
 }
 
 

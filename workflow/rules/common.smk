@@ -1,5 +1,4 @@
 # The run plan: config + input metadata -> tile grid and paths (no image data is read here).
-import json
 import os
 import sys
 
@@ -7,11 +6,12 @@ from snakemake.settings.types import DeploymentMethod
 
 from patchworks.errors import PatchworksError
 from patchworks.pipeline.plan import Plan
-from patchworks.pipeline.rule import CONFIG_VARIABLE
+from patchworks.pipeline.rule import export_config
 
 plan = Plan(config)
 try:
     plan.validate()
+    export_config(config)  # for the jobs: see the JOB command below
 except PatchworksError as err:
     sys.exit(f"patchworks: config error: {err}")
 
@@ -26,8 +26,8 @@ wildcard_constraints:
 
 # Every job runs one step: `python scripts/job.py --log LOG STEP [options] OUTPUT...`, with the
 # interpreter of the rule's conda environment under --software-deployment-method conda, else
-# Snakemake's own. The config reaches the job in the environment (patchworks.pipeline.rule says why).
-os.environ[CONFIG_VARIABLE] = json.dumps(config)
+# Snakemake's own. The config reaches the job in the environment (export_config above;
+# patchworks.pipeline.rule says why).
 PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
 JOB_SCRIPT = os.path.join(workflow.basedir, "scripts", "job.py")
 JOB = "{PYTHON:q} {JOB_SCRIPT:q} --log {log:q} "

@@ -22,7 +22,7 @@ import resource
 import shutil
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,30 @@ def parser() -> argparse.ArgumentParser:
     for name in ("threshold", "normalization", "init"):  # an input file; empty when the job has none
         p.add_argument(f"--{name}", type=lambda v: v or None)
     return p
+
+
+def export_config(config: dict[str, Any]) -> None:
+    """Put the run's config where this process's jobs find it (see the module's docstring); a value
+    that JSON cannot carry (a YAML date, say) is a ConfigError naming its key."""
+    from ..errors import ConfigError
+
+    for key, value in leaves(config):
+        if not isinstance(value, str | int | float | bool | type(None)):
+            raise ConfigError(f"{key}: {value!r} ({type(value).__name__}) is not plain data; give numbers, "
+                              "strings, booleans, null, lists and mappings only (quote a date or time)")
+    os.environ[CONFIG_VARIABLE] = json.dumps(config)
+
+
+def leaves(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    """Every scalar in nested mappings and lists, with its dotted key."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from leaves(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from leaves(v, f"{key}[{i}]")
+    else:
+        yield key, value
 
 
 def main(argv: list[str] | None = None) -> None:
