@@ -6,6 +6,8 @@ import itertools
 
 import numpy as np
 
+SLAB_BYTES = 2**20  # the mode is taken a slab of blocks at a time: its temporaries stay in the CPU's cache
+
 
 def downsample(labels: np.ndarray, factors: tuple[int, ...], method: str = "mode") -> np.ndarray:
     """Shrink ``labels`` by integer ``factors`` per axis; output shape is ``ceil(shape / f)``.
@@ -18,6 +20,16 @@ def downsample(labels: np.ndarray, factors: tuple[int, ...], method: str = "mode
         return labels[tuple(slice(None, None, f) for f in factors)]
     if method != "mode":
         raise ValueError(f"unknown downsampling method {method!r}; use 'mode' or 'nearest'")
+    out = np.empty(tuple(-(-s // f) for s, f in zip(labels.shape, factors)), labels.dtype)
+    f0 = factors[0]
+    step = f0 * max(1, SLAB_BYTES // max(1, labels[:1].nbytes * f0))  # whole blocks along the first axis
+    for start in range(0, labels.shape[0], step):
+        out[start // f0:(start + step) // f0] = block_modes(labels[start:start + step], factors)
+    return out
+
+
+def block_modes(labels: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
+    """The mode of every block (see :func:`downsample`)."""
     pad = [(0, -s % f) for s, f in zip(labels.shape, factors)]
     arr = np.pad(labels, pad, mode="edge") if any(p for _, p in pad) else labels
     # every voxel of a block, as one strided view per position in the block
