@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.core.buffer import default_buffer_prototype
 
 BUDGET_BYTES = 32 * 2**20
 Selection = tuple[Any, ...]  # one slice (step 1) or int per array axis
@@ -52,14 +53,14 @@ def _local(part: Selection, sel: Selection) -> Selection:
 
 
 def read(array: zarr.Array, sel: Selection, budget: int = BUDGET_BYTES) -> np.ndarray:
-    """``array[sel]`` as a numpy array, decoding at most ``budget`` bytes of chunks at a time."""
+    """``array[sel]`` as a numpy array, decoding at most ``budget`` bytes of chunks at a time, each
+    part straight into its place in the result (no buffer of the part's own)."""
     sel = _normalize(array, sel)
-    parts = list(pieces(sel, array.chunks, array.dtype.itemsize, budget))
-    if len(parts) == 1:
-        return np.asarray(array[sel])
     out = np.empty(tuple(s.stop - s.start for s in sel if isinstance(s, slice)), dtype=array.dtype)
-    for part in parts:
-        out[_local(part, sel)] = array[part]
+    nd_buffer = default_buffer_prototype().nd_buffer
+    for part in pieces(sel, array.chunks, array.dtype.itemsize, budget):
+        view = out[(*_local(part, sel), ...)]  # a view, also of a 0-d result
+        array.get_basic_selection(part, out=nd_buffer.from_numpy_array(view))
     return out
 
 
