@@ -25,7 +25,7 @@ FAILURE = re.compile(r"^patchworks \w+ failed: (.+)$", re.M)  # written by rule.
 def step_jobs(plan: Plan) -> dict[str, list[str]]:
     """Job names (record stems) of every per-tile or per-face step, and of the single steps."""
     tiles = [str(t) for t in range(plan.grid.n_tiles)]
-    steps = {"stage": tiles, "faces": [f"{t}-{plan.grid.neighbour(t, a)}" for t, a in plan.grid.faces()],
+    steps = {"stage": tiles, "faces": [Path(plan.face_file(t, a)).stem for t, a in plan.grid.faces()],
              "relabel": tiles}
     if plan.needs_occupancy_job:
         steps = {"occupancy": tiles, **steps}
