@@ -7,4 +7,4 @@ from pathlib import Path
 sys.path.append(str(Path(__file__).resolve().parents[1] / "src"))  # patchworks inside a conda env, too
 from patchworks.pipeline.rule import main  # noqa: E402
 
-main()
+main(fork=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_VARIABLE = "PATCHWORKS_CONFIG"
+FORKED_BY: int | None = None  # the job fork server that forked this job, if one did
 
 Step = Callable[[dict[str, Any], argparse.Namespace], None]
 
@@ -121,7 +122,15 @@ def leaves(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
         yield key, value
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, fork: bool = False) -> None:
+    """Run the job ``argv`` (default: this process's command line); with ``fork``, in the run's job fork
+    server when there is one (:mod:`patchworks.pipeline.forkserver`)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if fork:
+        from . import forkserver
+
+        if forkserver.enabled() and (code := forkserver.delegate(argv)) is not None:
+            sys.exit(code)
     job = parser().parse_intermixed_args(argv)
     config = json.loads(os.environ[CONFIG_VARIABLE])
     run(job.step, config, job, job.log)
@@ -171,7 +180,8 @@ def run(step: str, config: dict[str, Any], job: argparse.Namespace, log_path: st
                 traceback.print_exc()
                 print(failure(step, err, config), file=sys.stderr)  # the job's log
                 raise
-            print(f"patchworks {step}: done, peak RSS {peak_rss_mb():.1f} MB")
+            forked = f" (forked by the job fork server pid {FORKED_BY})" if FORKED_BY else ""
+            print(f"patchworks {step}: done, peak RSS {peak_rss_mb():.1f} MB{forked}")
     except Exception as err:  # also a log that cannot be written (a full disk)
         print(failure(step, err, config), file=sys.__stderr__)
         if log_path:

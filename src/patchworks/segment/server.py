@@ -51,6 +51,7 @@ SHELLS = {"sh", "bash", "dash", "zsh"}
 START_SECONDS = 300.0  # for a new server to answer (the interpreter and patchworks import)
 HEADER = struct.Struct("!Q")
 SERVER = [sys.executable, "-m", "patchworks.segment.server"]  # a server or a launcher
+SNAKEMAKE_PID = "PATCHWORKS_SNAKEMAKE_PID"  # set in a job forked by the job fork server
 
 
 class ServerError(RuntimeError):
@@ -263,7 +264,9 @@ def launcher(fd: int, watched: int) -> None:
 
 def snakemake_pid() -> int:
     """The Snakemake process that runs this job: the job's parent, or the shell's parent when
-    Snakemake ran the job's script through a shell."""
+    Snakemake ran the job's script through a shell, or the one the job fork server was told of."""
+    if SNAKEMAKE_PID in os.environ:
+        return int(os.environ[SNAKEMAKE_PID])
     pid = os.getppid()
     if read_proc(pid, "comm") in SHELLS:
         pid = int(read_proc(pid, "stat").rsplit(")", 1)[1].split()[1])
