@@ -63,9 +63,11 @@ def wait_gone(pids: set[int], seconds: float = 10) -> set[int]:
     return left
 
 
-def exited_cleanly(server: int) -> bool:
-    """Whether fork server ``server`` is gone and removed its log, as it does unless it failed."""
-    logs = Path(f"/tmp/patchworks-{os.getuid()}").glob("fork-*.log")
+def exited_cleanly(server: int, since: float) -> bool:
+    """Whether fork server ``server`` is gone and removed its log, as it does unless it failed (logs
+    older than ``since``, the test's start, are another server's that had the same pid)."""
+    logs = [log for log in Path(f"/tmp/patchworks-{os.getuid()}").glob("fork-*.log")
+            if log.stat().st_mtime >= since]
     return not alive(server) and not any(f"job fork server pid {server}:" in log.read_text() for log in logs)
 
 
@@ -76,6 +78,7 @@ def levels(store: Path, name: str) -> dict[str, np.ndarray]:
 
 def test_forked_jobs_equal_jobs_started_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Same labels and table with and without the server; the jobs name it; it exits with its run."""
+    since = time.time()
     store = tmp_path / "image.ome.zarr"
     make_image(store, "zyx", (12, 40, 44), seed=5, levels=2)
     results = {}
@@ -102,7 +105,7 @@ def test_forked_jobs_equal_jobs_started_alone(tmp_path: Path, monkeypatch: pytes
     assert len(forked[2]) >= n_jobs - 4, f"only {len(forked[2])} of {n_jobs} jobs were forked"
     assert len(set(forked[2])) == 1  # one server for the run
     assert not wait_gone(set(forked[2]), 5), "the fork server outlived its Snakemake"
-    assert exited_cleanly(forked[2][0])
+    assert exited_cleanly(forked[2][0], since)
 
 
 def slow_config(tmp_path: Path, name: str, sleep: float) -> tuple[Path, Path]:
@@ -141,6 +144,7 @@ def start(cfg: Path, slow: Path) -> subprocess.Popen:
 def test_run_killed_with_its_process_group_takes_its_forked_jobs(tmp_path: Path, slow: Path) -> None:
     """kill -9 of the run's process group: the forked jobs (not in that group) die with their jobs, then
     the server exits."""
+    since = time.time()
     cfg, record = slow_config(tmp_path, "killed", sleep=60)
     proc = start(cfg, slow)
     try:
@@ -153,7 +157,7 @@ def test_run_killed_with_its_process_group_takes_its_forked_jobs(tmp_path: Path,
     assert not wait_gone(pids), "a forked job outlived its killed job process"
     assert all(alive(s) for s in servers), "the forked jobs died with their server, not when their jobs did"
     assert not wait_gone(servers), "the fork server outlived its Snakemake"
-    assert all(exited_cleanly(s) for s in servers)
+    assert all(exited_cleanly(s, since) for s in servers)
 
 
 def test_server_killed_mid_job_fails_the_job_and_the_same_command_finishes(tmp_path: Path,
@@ -167,6 +171,10 @@ def test_server_killed_mid_job_fails_the_job_and_the_same_command_finishes(tmp_p
     assert proc.returncode != 0
     assert f"the job fork server (pid {jobs[0][1]}) died while it ran this job" in out, out[-4000:]
     assert not wait_gone({jobs[0][0]}), "the job outlived its fork server"
+    for log in Path(f"/tmp/patchworks-{os.getuid()}").glob("fork-*.log"):  # what the killed one left
+        if f"job fork server pid {jobs[0][1]}:" in log.read_text():
+            for left in (log, log.with_suffix(".sock"), log.with_suffix(".sock.lock")):
+                left.unlink(missing_ok=True)
     record.unlink()
     again = snakemake(cfg, pythonpath=slow)
     succeeded(again)
