@@ -89,6 +89,14 @@ def make_image(path: Path, axes: str, spatial: tuple[int, ...], channels: int = 
     return data
 
 
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not)."""
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
 def write_config(tmp_path: Path, config: dict[str, Any], name: str = "config.yaml") -> Path:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))

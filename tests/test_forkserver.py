@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import zarr
-from runs import RUN_DIR, custom_config, make_image, snakemake, succeeded, write_config
+from runs import RUN_DIR, alive, custom_config, make_image, snakemake, succeeded, write_config
 
 SLOW_MODULE = '''
 import os
@@ -45,14 +45,6 @@ def slow(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("slow")
     (folder / "pw_slow_seg.py").write_text(SLOW_MODULE)
     return folder
-
-
-def alive(pid: int) -> bool:
-    status = Path(f"/proc/{pid}/status")
-    try:
-        return "zombie" not in status.read_text()
-    except OSError:
-        return False
 
 
 def wait_gone(pids: set[int], seconds: float = 10) -> set[int]:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 import zarr
-from runs import RUN_DIR, custom_config, make_image, snakemake, succeeded, write_config
+from runs import RUN_DIR, alive, custom_config, make_image, snakemake, succeeded, write_config
 from scipy import ndimage
 
 SERVED_MODULE = '''
@@ -70,14 +70,6 @@ def calls(record: Path) -> list[tuple[int, int]]:
 
 def labels(store: Path) -> np.ndarray:
     return zarr.open_group(str(store / "labels" / "custom"), mode="r")["0"][...]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
 
 
 def test_served_jobs_load_once_per_server_and_match_unserved(tmp_path: Path, served: Path) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import pickle
 import selectors
 import signal
 import socket
@@ -38,7 +37,6 @@ from ..segment import server as tile_server
 
 IDLE_SECONDS = 60.0
 SWITCH = "PATCHWORKS_FORKSERVER"
-SNAKEMAKE_PID = tile_server.SNAKEMAKE_PID
 KEY_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
 PR_SET_PDEATHSIG = 1
 
@@ -50,13 +48,8 @@ def enabled() -> bool:
 
 def socket_path(watched: int) -> Path:
     """The socket of the fork server for this job's Snakemake process and environment."""
-    root = Path("/tmp") / f"patchworks-{os.getuid()}"
-    root.mkdir(mode=0o700, exist_ok=True)
-    info = root.stat()
-    if info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise tile_server.ServerError(f"{root} belongs to another user or is open to others; remove it")
     key = [socket.gethostname(), watched, sys.executable, sys.path, [os.environ.get(k) for k in KEY_ENV]]
-    return root / f"fork-{tile_server.digest(key)}.sock"
+    return tile_server.private_root() / f"fork-{tile_server.digest(key)}.sock"
 
 
 def delegate(argv: list[str]) -> int | None:
@@ -70,11 +63,10 @@ def delegate(argv: list[str]) -> int | None:
         return None
     conn, hello = found
     with conn:
-        message = {"argv": argv, "cwd": os.getcwd(), "env": {**os.environ, SNAKEMAKE_PID: str(watched)},
-                   "umask": os.umask(0o022)}
-        os.umask(message["umask"])
-        data = pickle.dumps(message)
-        socket.send_fds(conn, [tile_server.HEADER.pack(len(data)) + data], [0, 1, 2])  # its streams
+        umask = os.umask(0o022)
+        os.umask(umask)
+        env = {**os.environ, tile_server.SNAKEMAKE_PID: str(watched)}
+        tile_server.send(conn, {"argv": argv, "cwd": os.getcwd(), "env": env, "umask": umask}, fds=[0, 1, 2])
         reply = tile_server.receive(conn)
     if reply is None:
         print(f"patchworks: the job fork server (pid {hello['pid']}) died while it ran this job; its log: "
@@ -191,15 +183,10 @@ def fork_job(listener: socket.socket, held: list[Any]) -> tuple[int, socket.sock
     conn, _ = listener.accept()
     conn.settimeout(10.0)
     tile_server.send(conn, {"pid": os.getpid()})
-    header, fds, _, _ = socket.recv_fds(conn, tile_server.HEADER.size, 3)
-    try:
-        header += tile_server.read_exactly(conn, tile_server.HEADER.size - len(header)) or b""
-        message = pickle.loads(tile_server.read_exactly(conn, tile_server.HEADER.unpack(header)[0]) or b"")
-    except Exception:
-        for fd in fds:
-            os.close(fd)
+    message, fds = tile_server.receive_fds(conn, 3)  # the job's command and its streams
+    if message is None:
         conn.close()
-        raise OSError("the job's request was cut short") from None
+        raise OSError("the job's request was cut short")
     conn.settimeout(None)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -79,17 +79,22 @@ def stage(config: dict[str, Any], tile: int, threshold_file: str | None, normali
     os.replace(partial, output)
 
 
-def run_dir(config: dict[str, Any]) -> Path:
-    """The sockets and slot locks of one run's servers: a short path (a socket's is at most ~100
-    bytes), private to this user."""
+def private_root() -> Path:
+    """The folder of this user's server sockets: a short path (a socket's is at most ~100 bytes),
+    private to this user."""
     root = Path("/tmp") / f"patchworks-{os.getuid()}"
     root.mkdir(mode=0o700, exist_ok=True)
     info = root.stat()
     if info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise ServerError(f"{root} belongs to another user or is open to others; remove it")
+    return root
+
+
+def run_dir(config: dict[str, Any]) -> Path:
+    """The sockets and slot locks of one run's servers."""
     run = [os.getcwd(), os.path.abspath(os.path.join(config["workdir"], config["output"]["label_name"])),
            config["method"]]
-    folder = root / digest(run)
+    folder = private_root() / digest(run)
     folder.mkdir(mode=0o700, exist_ok=True)
     return folder
 
@@ -310,18 +315,38 @@ def stop(config: dict[str, Any]) -> int:
     return stopped
 
 
-def send(conn: socket.socket, message: Any) -> None:
-    data = pickle.dumps(message)
-    conn.sendall(HEADER.pack(len(data)) + data)
+def send(conn: socket.socket, message: Any, fds: list[int] | None = None) -> None:
+    """Send ``message``, with the file descriptors ``fds`` (passed along with its first bytes)."""
+    body = pickle.dumps(message)
+    data = HEADER.pack(len(body)) + body
+    sent = socket.send_fds(conn, [data], fds) if fds else 0
+    if sent < len(data):  # nothing more once all is sent: the peer may be done and gone by then
+        conn.sendall(data[sent:])
 
 
-def receive(conn: socket.socket) -> Any:
-    """The next message, or None when the peer closed the connection first."""
-    header = read_exactly(conn, HEADER.size)
-    if header is None:
+def receive(conn: socket.socket, first: bytes = b"") -> Any:
+    """The next message (of which ``first`` bytes were read already), or None when the peer closed the
+    connection first."""
+    header = first + (read_exactly(conn, HEADER.size - len(first)) or b"")
+    if len(header) < HEADER.size:
         return None
     data = read_exactly(conn, HEADER.unpack(header)[0])
     return None if data is None else pickle.loads(data)
+
+
+def receive_fds(conn: socket.socket, n: int) -> tuple[Any, list[int]]:
+    """The next message and up to ``n`` file descriptors sent with it (:func:`send`); (None, []) when the
+    peer closed the connection first."""
+    first, fds, _, _ = socket.recv_fds(conn, HEADER.size, n)
+    try:
+        message = receive(conn, first) if first else None
+    except Exception:
+        message = None
+    if message is None:
+        for fd in fds:
+            os.close(fd)
+        return None, []
+    return message, fds
 
 
 def read_exactly(conn: socket.socket, size: int) -> bytes | None:
