@@ -216,13 +216,16 @@ def test_read_only_image_store_is_a_config_error_before_any_job(tmp_path: Path, 
 
 
 # 8: a second run on the same label name, another work directory ----------------------------------
-SLOW_METHOD = '''
+GATED_METHOD = '''
 import time
+from pathlib import Path
 from scipy import ndimage
 
 
-def segment(tile, value):
-    time.sleep(4)
+def segment(tile, value, gate):
+    deadline = time.monotonic() + 300
+    while not Path(gate).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     return ndimage.label(tile > value)[0]
 '''
 
@@ -233,9 +236,11 @@ def test_second_run_for_the_same_labels_stops_before_any_job(tmp_path: Path) -> 
     image = (ndimage.gaussian_filter(np.random.default_rng(6).random((20, 40)), 1) * 1000).astype("uint16")
     store = tmp_path / "image.ome.zarr"
     write_image(store, image, "yx")
-    (tmp_path / "slow_method.py").write_text(SLOW_METHOD)
+    (tmp_path / "gated_method.py").write_text(GATED_METHOD)
     value = float(np.quantile(image, 0.7))
-    method = {"name": "custom", "custom": {"function": "slow_method:segment", "kwargs": {"value": value}}}
+    gate = tmp_path / "open-the-gate"  # the first run's tiles wait for it: it is segmenting until then
+    method = {"name": "custom",
+              "custom": {"function": "gated_method:segment", "kwargs": {"value": value, "gate": str(gate)}}}
     first = write_config(tmp_path, config_for(tmp_path, store, [20, 20], method), "first.yaml")
     second_config = config_for(tmp_path, store, [20, 20], method)
     second_config["workdir"] = str(tmp_path / "other-work")
@@ -253,6 +258,7 @@ def test_second_run_for_the_same_labels_stops_before_any_job(tmp_path: Path) -> 
         proc = snakemake(second, pythonpath=tmp_path)
         assert running.poll() is None, "the first run should still be segmenting"
     finally:
+        gate.touch()
         out, _ = running.communicate(timeout=300)
     assert running.returncode == 0, out[-3000:]
     assert proc.returncode != 0
