@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from scipy import ndimage
 from patchworks.errors import ConfigError
 from patchworks.io import atomic
 from patchworks.io.images import write_image
-from patchworks.methods.threshold import label_above
+from patchworks.methods.threshold import label_above, smoothing_radius
 from patchworks.pipeline import local
 from patchworks.pipeline.plan import Plan
 
@@ -139,6 +140,37 @@ def test_threshold_labels_equal_scipy(case: dict[str, Any]) -> None:
         )
         assert atomic.read_json(plan.path("published.json"))["objects"] == n
     assert_same_labels(ref, ours)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases(), sigma=st.sampled_from([0.0, 1.0]))
+def test_halo_cut_to_the_reach_keeps_every_id(case: dict[str, Any], sigma: float) -> None:
+    """The threshold method reads only the halo its labels depend on (none without smoothing); its
+    labels, ids included, equal those of the same function given the whole overlap (the Python API's
+    path for a function that declares no reach)."""
+    tiles = case["tile"] if isinstance(case["tile"], list) else [case["tile"]] * case["image"].ndim
+    reach = smoothing_radius(sigma)
+    if min(tiles) <= reach:
+        sigma, reach = 0.0, 0
+    overlap = case["overlap"] if isinstance(case["overlap"], list) else [case["overlap"]] * len(tiles)
+    overlap = [max(o, reach) for o in overlap]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "in.zarr"
+        write_image(store, case["data"], case["axes"], version=case["version"], chunks=case["chunks"])
+        whole = partial(label_above, value=case["value"], connectivity=case["connectivity"], sigma=sigma)
+        results = []
+        for name, fn in (("method", None), ("whole-overlap", whole)):
+            config = {
+                "input": {"store": str(store), "channel": case["channel"]},
+                "workdir": str(Path(tmp) / f"work-{name}"),
+                "output": {"label_name": name, "store": str(Path(tmp) / f"{name}.zarr")},
+                "tiling": {"tile_shape": tiles, "overlap": overlap, **case["tiling"]},
+                "method": {"name": "threshold", "threshold": {"value": case["value"], "smooth_sigma": sigma}},
+                "connectivity": case["connectivity"],
+                "pyramid": {"levels": 1},
+            }
+            results.append(np.asarray(local.run(config, fn=fn).label.array(0, mode="r")[...]))
+    np.testing.assert_array_equal(results[0], results[1])
 
 
 @settings(max_examples=300, deadline=None)

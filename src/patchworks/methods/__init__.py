@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
+#: A tile function. Optional attributes tell the stage step more about it: ``reach`` (the voxels
+#: around a tile that its labels inside the tile depend on: 0 for a pointwise threshold; the halo
+#: read is cut to it), ``sequential`` (it returns a new array numbered 1..n, kept as is where the
+#: block read is the tile: no renumbering) and ``extra_channels`` (channels stacked on a last axis).
 TileFn = Callable[["np.ndarray"], "np.ndarray"]
 
 

@@ -46,4 +46,7 @@ def build(method: dict[str, Any], context: Any) -> Any:
             raise ValueError("method.threshold.value is 'otsu' but no image threshold was computed")
         value = context.threshold
     sigma = float(method["threshold"]["smooth_sigma"])
-    return partial(label_above, value=value, connectivity=context.connectivity, sigma=sigma)
+    fn = partial(label_above, value=value, connectivity=context.connectivity, sigma=sigma)
+    fn.reach = smoothing_radius(sigma)  # type: ignore[attr-defined]
+    fn.sequential = True  # type: ignore[attr-defined]
+    return fn

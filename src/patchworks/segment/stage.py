@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 import fastremap
@@ -64,13 +65,18 @@ def stage_tile(
 ) -> dict[str, Any]:
     """Segment ``tile`` and write its labels, renumbered 1..n, to its region of ``stage``.
 
-    A tile whose read block (core plus halo) has max <= ``empty_threshold`` is not segmented.
+    The halo read is the grid's overlap, cut to ``fn.reach`` where the method declares it (a pointwise
+    threshold reads no halo: it cannot change the labels). A tile whose read block (core plus halo)
+    has max <= ``empty_threshold`` is not segmented.
     With ``bands_file`` (stitch mode iou) the tile's prediction in the overlap band around its core
     is kept there too, numbered as in its core (labels seen only in the band: 0). With
     ``measures_file`` the labels' partial measurements are written there, over the intensities of
     the block read (its first channel), or of ``intensity`` where the block is not the image (staged).
     """
     t0 = time.perf_counter()
+    reach = getattr(fn, "reach", None)
+    if reach is not None and not bands_file:  # the iou stitch needs the prediction in the overlap
+        grid = replace(grid, overlap=tuple(min(o, reach) for o in grid.overlap))
     region = grid.halo(tile)
     block = read_block(source, region, getattr(fn, "extra_channels", ()))
     spatial = block.shape[:grid.ndim]
@@ -80,7 +86,7 @@ def stage_tile(
     skipped = empty_threshold is not None and is_empty(block, empty_threshold)
     bands: dict[str, np.ndarray] = {}
     if skipped:
-        labels = np.zeros(tuple(s.stop - s.start for s in core), dtype=np.uint32)
+        labels = np.zeros(labels_shape(core), dtype=np.uint32)
     else:
         where = describe_tile(grid, tile)
         try:
@@ -89,12 +95,15 @@ def stage_tile(
             raise MethodError(f"{where}: the method raised {type(err).__name__}: {err}") from err
         full = check_labels(result, spatial, where)
         del result
-        labels = np.ascontiguousarray(full[core])
-        # renumber in place when that is our own copy (never the method's array)
-        labels, mapping = fastremap.renumber(labels, preserve_zero=True,
-                                             in_place=not np.may_share_memory(labels, full))
-        if bands_file:
-            bands = overlap_bands(full, core, mapping)
+        if getattr(fn, "sequential", False) and spatial == labels_shape(core) and not bands_file:
+            labels = full  # the block is the tile, numbered 1..n already
+        else:
+            labels = np.ascontiguousarray(full[core])
+            # renumber in place when that is our own copy (never the method's array)
+            labels, mapping = fastremap.renumber(labels, preserve_zero=True,
+                                                 in_place=not np.may_share_memory(labels, full))
+            if bands_file:
+                bands = overlap_bands(full, core, mapping)
         del full
         labels = labels.astype(np.uint32, copy=False)
     t2 = time.perf_counter()
@@ -114,6 +123,11 @@ def stage_tile(
         "skipped": bool(skipped),
         "seconds": {"read": t1 - t0, "method": t2 - t1, "measure": t3 - t2, "write": t4 - t3},
     }
+
+
+def labels_shape(core: tuple[slice, ...]) -> tuple[int, ...]:
+    """The shape of the tile's labels, from where its core lies in the block."""
+    return tuple(s.stop - s.start for s in core)
 
 
 def read_block(source: ImageSource, region: tuple[slice, ...], extra_channels: Any) -> np.ndarray:
