@@ -136,18 +136,23 @@ def main(argv: list[str] | None = None, fork: bool = False) -> None:
     run(job.step, config, job, job.log)
 
 
-M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+NEVER = 2**31 - 1
 
 
-def release_freed_memory() -> None:
-    """Let tile-sized buffers go back to the OS when freed. glibc raises its mmap threshold to the
-    size of each freed block (up to 32 MB) and then keeps such blocks in its heap, which a job's
-    peak RSS would carry; a fixed 1 MiB threshold stops that. No-op without glibc."""
+def tune_malloc() -> None:
+    """Set glibc's allocator for a job. Blocks over 1 MiB (tile-sized buffers) are mapped and go back
+    to the OS when freed, so a job's peak RSS carries no freed tile (glibc would raise its mmap
+    threshold to each freed block's size, up to 32 MB, and keep such blocks). The heap under them is
+    never trimmed: the many smaller buffers a job frees and allocates again reuse their pages instead
+    of faulting fresh ones in (on the benchmark image: 18 % less time in the stage's measurements,
+    a tenth less system time end to end, the same peak RSS). No-op without glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return
     libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    libc.mallopt(M_TRIM_THRESHOLD, NEVER)
 
 
 def peak_rss_mb() -> float:
@@ -166,7 +171,7 @@ def run(step: str, config: dict[str, Any], job: argparse.Namespace, log_path: st
     Output goes to the job's log file; a failure is written there and to stderr, then the
     job exits non-zero.
     """
-    release_freed_memory()
+    tune_malloc()
     try:
         with contextlib.ExitStack() as stack:
             if log_path:

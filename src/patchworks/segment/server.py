@@ -366,9 +366,9 @@ def read_exactly(conn: socket.socket, size: int) -> bytes | None:
 def serve(path: str, idle: float, watched: int) -> None:
     """Listen at ``path`` and run ``steps.stage`` for each request, one at a time, until ``idle``
     seconds pass without one, a stop request comes or process ``watched`` (Snakemake) is gone."""
-    from ..pipeline.rule import release_freed_memory
+    from ..pipeline.rule import tune_malloc
 
-    release_freed_memory()
+    tune_malloc()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
