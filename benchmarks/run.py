@@ -329,12 +329,18 @@ def machine(ref_python: Path) -> list[str]:
         ).stdout
     )
     fmt = lambda d: ", ".join(f"{k} {v}" for k, v in d.items())  # noqa: E731
+    t0 = time.perf_counter()
+    subprocess.run([str(BIN / "snakemake"), "--version"], capture_output=True, check=True)
+    start = time.perf_counter() - t0
+    slurm = ("; SLURM commands are installed: Snakemake's SLURM plugin runs `scontrol show config` at "
+             "every start, which waits ~10 s when no slurmctld answers" if shutil.which("scontrol") else "")
     return [
         f"- CPU: {cpu}, {os.cpu_count()} cores (this run used `--cores {ARGS.cores}`)",
         f"- RAM: {mem:.1f} GiB; OS: {platform.platform()}",
         f"- Python {platform.python_version()}",
         f"- ours (this checkout, `.venv`): {fmt(ours)}",
         f"- reference (`.cache/venv-reference`): {fmt(ref)}",
+        f"- a Snakemake start (`snakemake --version`): {start:.1f} s{slurm}",
     ]
 
 
