@@ -86,7 +86,7 @@ def stage_tile(
     skipped = empty_threshold is not None and is_empty(block, empty_threshold)
     bands: dict[str, np.ndarray] = {}
     if skipped:
-        labels = np.zeros(labels_shape(core), dtype=np.uint32)
+        labels = np.zeros(tuple(s.stop - s.start for s in core), dtype=np.uint32)
     else:
         where = describe_tile(grid, tile)
         try:
@@ -95,8 +95,8 @@ def stage_tile(
             raise MethodError(f"{where}: the method raised {type(err).__name__}: {err}") from err
         full = check_labels(result, spatial, where)
         del result
-        if getattr(fn, "sequential", False) and spatial == labels_shape(core) and not bands_file:
-            labels = full  # the block is the tile, numbered 1..n already
+        if getattr(fn, "sequential", False) and region == grid.core(tile):
+            labels = full  # the block is the tile (no band beyond it), numbered 1..n already
         else:
             labels = np.ascontiguousarray(full[core])
             # renumber in place when that is our own copy (never the method's array)
@@ -123,11 +123,6 @@ def stage_tile(
         "skipped": bool(skipped),
         "seconds": {"read": t1 - t0, "method": t2 - t1, "measure": t3 - t2, "write": t4 - t3},
     }
-
-
-def labels_shape(core: tuple[slice, ...]) -> tuple[int, ...]:
-    """The shape of the tile's labels, from where its core lies in the block."""
-    return tuple(s.stop - s.start for s in core)
 
 
 def read_block(source: ImageSource, region: tuple[slice, ...], extra_channels: Any) -> np.ndarray:
