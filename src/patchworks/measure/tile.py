@@ -1,9 +1,9 @@
 """Per-tile partial measurements of the staged labels (written by the stage step).
 
-For each local label 1..n of a tile: voxel count, sum of its global voxel coordinates, bounding box
-and the sum, minimum and maximum of the segmented channel's intensity over its voxels. Partials of
-the labels that cc joins into one object add up (counts, sums) or combine by min/max, so the object
-table is built from these alone, without reading the image again (:mod:`patchworks.measure.objects`).
+For each local label 1..n of a tile: voxel count, sum of its voxel coordinates, bounding box and the
+sum, minimum and maximum of the segmented channel's intensity over its voxels. Partials of the labels
+that cc joins into one object add up (counts, sums) or combine by min/max, so the object table is
+built from these alone, without reading the image again (:mod:`patchworks.measure.objects`).
 """
 
 from __future__ import annotations
@@ -15,17 +15,20 @@ import numpy as np
 
 from ..io import atomic
 
-SLAB_VOXELS = 1 << 20  # voxels looked at at once: about 40 MB of index and coordinate temporaries
+SLAB_VOXELS = 1 << 18  # voxels looked at at once: about 20 MB of index and coordinate temporaries
 
 
 @dataclass
 class TileMeasures:
-    """Row i describes local label i + 1 of the tile."""
+    """Column i describes local label i + 1 of the tile. Coordinates are the tile's own, counted from
+    ``origin`` (its first voxel in the image), in the narrowest unsigned type that holds the tile's
+    shape: about 56 bytes per label while the stage job measures."""
 
+    origin: np.ndarray  # (ndim,) int64
     count: np.ndarray  # (n,) int64
-    coord_sum: np.ndarray  # (n, ndim) int64, global voxel coordinates
-    bbox_start: np.ndarray  # (n, ndim) int64, global, inclusive
-    bbox_stop: np.ndarray  # (n, ndim) int64, global, exclusive
+    local_coord_sum: np.ndarray  # (ndim, n) float64, exact (each sum < 2**53 for any tile in memory)
+    local_start: np.ndarray  # (ndim, n) inclusive
+    local_stop: np.ndarray  # (ndim, n) exclusive
     intensity_sum: np.ndarray  # (n,) float64
     intensity_min: np.ndarray  # (n,) the image's dtype
     intensity_max: np.ndarray  # (n,)
@@ -33,6 +36,21 @@ class TileMeasures:
     @property
     def n(self) -> int:
         return len(self.count)
+
+    @property
+    def coord_sum(self) -> np.ndarray:
+        """(n, ndim) int64: sums of the labels' global voxel coordinates."""
+        return np.rint(self.local_coord_sum.T).astype(np.int64) + self.count[:, None] * self.origin
+
+    @property
+    def bbox_start(self) -> np.ndarray:
+        """(n, ndim) int64: global, inclusive."""
+        return self.local_start.T.astype(np.int64) + self.origin
+
+    @property
+    def bbox_stop(self) -> np.ndarray:
+        """(n, ndim) int64: global, exclusive."""
+        return self.local_stop.T.astype(np.int64) + self.origin
 
     def save(self, path: str | Path) -> None:
         atomic.save_npz(path, {f.name: getattr(self, f.name) for f in fields(self)})
@@ -51,21 +69,22 @@ def extremes(dtype: np.dtype) -> tuple[np.generic, np.generic]:
 
 def measure_tile(labels: np.ndarray, intensity: np.ndarray, origin: tuple[int, ...]) -> TileMeasures:
     """Measure every label 1..n of ``labels`` (numbered without gaps); ``intensity`` has its shape and
-    ``origin`` is the tile's first voxel in the image. Memory: the inputs, a few arrays of n + 1 and
-    SLAB_VOXELS temporaries. Time: each slab touches only the ids it holds (the window from its
-    smallest to its largest), so labels numbered in raster order, as connected components number them,
-    cost time by voxels, not by voxels x labels."""
+    ``origin`` is the tile's first voxel in the image. Memory: the inputs, the partials (about 56 bytes
+    per label) and SLAB_VOXELS temporaries. Time: each slab touches only the ids it holds (the window
+    from its smallest to its largest), so labels numbered in raster order, as connected components
+    number them, cost time by voxels, not by voxels x labels."""
     if labels.shape != intensity.shape:
         raise ValueError(f"labels {labels.shape} and intensity {intensity.shape} differ in shape")
     n, ndim = (int(labels.max()) if labels.size else 0), labels.ndim
     dtype = np.dtype(intensity.dtype)
+    place = np.min_scalar_type(max(labels.shape, default=0))  # every coordinate, and one past the last
     count = np.zeros(n + 1, np.int64)
-    local_sum = np.zeros((ndim, n + 1), np.float64)  # exact: each sum < 2^53 for any tile in memory
+    coord_sum = np.zeros((ndim, n + 1), np.float64)
     total = np.zeros(n + 1, np.float64)
     top, bottom = extremes(dtype)
     low, high = np.full(n + 1, top, dtype), np.full(n + 1, bottom, dtype)
-    box_low = np.full((ndim, n + 1), np.iinfo(np.int64).max, np.int64)
-    box_high = np.full((ndim, n + 1), -1, np.int64)
+    box_low = np.full((ndim, n + 1), np.iinfo(place).max, place)
+    box_high = np.zeros((ndim, n + 1), place)
     flat_labels = np.ascontiguousarray(labels).reshape(-1)
     flat_values = np.ascontiguousarray(intensity).reshape(-1)
     for start in range(0, flat_labels.size, SLAB_VOXELS):
@@ -79,14 +98,15 @@ def measure_tile(labels: np.ndarray, intensity: np.ndarray, origin: tuple[int, .
         window, local = slice(first, int(ids.max()) + 1), ids - first
         span = window.stop - first
         count[window] += np.bincount(local, minlength=span)
-        for axis, coord in enumerate(np.unravel_index(where + start, labels.shape)):
-            local_sum[axis, window] += np.bincount(local, weights=coord, minlength=span)
+        where += start
+        for axis, coord in enumerate(np.unravel_index(where, labels.shape)):
+            coord_sum[axis, window] += np.bincount(local, weights=coord, minlength=span)
+            coord = coord.astype(place)
             np.minimum.at(box_low[axis], ids, coord)
             np.maximum.at(box_high[axis], ids, coord)
         total[window] += np.bincount(local, weights=values, minlength=span)
         np.minimum.at(low, ids, values)
         np.maximum.at(high, ids, values)
-    offset = np.asarray(origin, np.int64)
-    coord_sum = np.rint(local_sum[:, 1:]).astype(np.int64).T + count[1:, None] * offset
-    return TileMeasures(count[1:], coord_sum, box_low[:, 1:].T + offset, box_high[:, 1:].T + 1 + offset,
-                        total[1:], low[1:], high[1:])
+    box_high += 1
+    return TileMeasures(np.asarray(origin, np.int64), count[1:], coord_sum[:, 1:], box_low[:, 1:],
+                        box_high[:, 1:], total[1:], low[1:], high[1:])

@@ -111,6 +111,7 @@ def stage_tile(
         channel = (0,) * (block.ndim - grid.ndim)  # extra channels stack on a last axis: the first
         values = intensity.read(grid.core(tile)) if intensity else block[core + channel]
         measure_tile(labels, values, tuple(s.start for s in grid.core(tile))).save(measures_file)
+        del values  # a view of the block: it would keep the block through the write
     del block
     t3 = time.perf_counter()
     chunked.write(stage, grid.core(tile), labels)
