@@ -1,12 +1,14 @@
 rule measure:
-    """The object table: every tile's partial measurements (stage) combined through the relabel table."""
+    """The object table: every tile's partial measurements (stage) combined through the relabel table;
+    its seam check."""
     input:
         plan.path("cc.json"),
     output:
-        plan.objects_file,
+        table=plan.objects_file,
+        seams=plan.seams_file,
     log:
         log("measure"),
     conda:
         "../../envs/core.yaml"
     shell:
-        JOB + "measure {output:q}"
+        JOB + "measure {output.table:q}"

@@ -447,3 +447,8 @@ class Plan:
     def objects_file(self) -> str:
         """The object table as the measure job writes it (publish copies it beside the labels)."""
         return self.path("objects.parquet")
+
+    @property
+    def seams_file(self) -> str:
+        """The seam check of the object table (the measure job's; the report's figures show it)."""
+        return self.path("seams.json")

@@ -197,11 +197,16 @@ def cc(config: dict[str, Any], output: str) -> None:
 
 
 def measure(config: dict[str, Any], output: str) -> None:
-    """The object table: every tile's partial measurements combined through the relabel table."""
+    """The object table: every tile's partial measurements combined through the relabel table; and the
+    seam check, from its bounding boxes while they are in memory (``plan.seams_file``)."""
+    from ..report.seams import seam_check
+
     plan = Plan(config)
     table = RelabelTable.load(plan.table_dir)
     acc = combine(table, [plan.measures_file(t) for t in range(plan.grid.n_tiles)], plan.image.dtype)
+    check = seam_check(acc["bbox_start"], acc["bbox_stop"], plan.grid, plan.image.spatial_names)
     write_parquet(object_table(acc, plan.geometry, config["output"]["dtype"]), output)
+    atomic.write_json(plan.seams_file, check)
 
 
 def label_image(config: dict[str, Any], output: str) -> None:
@@ -242,24 +247,20 @@ def relabel(config: dict[str, Any], tile: int, output: str) -> None:
 
 def figures(config: dict[str, Any], out: dict[str, str]) -> None:
     """The report's pictures (overview, per-tile heatmaps, volume histogram, seam check) and the seam
-    check's numbers, from the published labels, the object table and the stage records; the config."""
+    check's numbers, from the published labels, the object table's volumes, the measure step's seam
+    check and the stage records; the config."""
     import pyarrow.parquet as pq
 
     from ..report import figures as fig
-    from ..report.seams import seam_check
 
     plan = Plan(config)
-    names = plan.image.spatial_names
-    bbox = [f"bbox_{end}_{a}" for end in ("start", "stop") for a in names]
-    table = pq.read_table(plan.objects_file, columns=["volume", *bbox])
-    starts, stops = (np.stack([table[f"bbox_{end}_{a}"].to_numpy() for a in names], axis=1)
-                     .reshape(-1, len(names)) for end in ("start", "stop"))
-    check = seam_check(starts, stops, plan.grid, names)
+    check = atomic.read_json(plan.seams_file)
     fig.overview(plan, out["overview"])
     records = [atomic.read_json(plan.stage_record(t)) for t in range(plan.grid.n_tiles)]
     fig.tile_heatmaps(plan, records, out["tiles"])
-    unit = f"{plan.geometry.unit or 'voxel'}^{len(names)}"
-    fig.volume_histogram(table["volume"].to_numpy(), unit, config["filter"], out["volumes"])
+    unit = f"{plan.geometry.unit or 'voxel'}^{len(plan.image.spatial_names)}"
+    volumes = pq.read_table(plan.objects_file, columns=["volume"])["volume"].to_numpy()
+    fig.volume_histogram(volumes, unit, config["filter"], out["volumes"])
     fig.seam_figure(check, out["seams"])
     atomic.write_text(out["seam_table"], seam_rows(check))
     atomic.write_text(out["config"], yaml.safe_dump(plan.report_config))
