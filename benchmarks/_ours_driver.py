@@ -1,9 +1,12 @@
 """Runs in our venv, in a fresh process (so run.py can count its CPU time as a child's).
 
     python _ours_driver.py merge CONFIG.yaml WORKERS   faces -> cc -> label_image -> pyramid -> relabel (every
-                                                       level) with measure beside -> publish, in process
-                                                       (pipeline.steps),
-                                                       on the stage store a finished run left behind
+                                                       level) -> publish, in process (pipeline.steps),
+                                                       on the stage store a finished run left behind: the
+                                                       work the reference's merge does
+    python _ours_driver.py table CONFIG.yaml           the measure step alone (the object table and its
+                                                       seam check, which the reference does not make), on
+                                                       the relabel table the merge left behind
     python _ours_driver.py floor SRC DST TILE WORKERS  the I/O floor: read the staged labels tile by tile and
                                                        write them to a new array with the same chunks,
                                                        dtype and codecs, no remap
@@ -39,19 +42,21 @@ def merge(config_file: str, workers: int) -> dict:
     steps.label_image(config, plan.path("label_image.json"))
     steps.pyramid(config, plan.path("pyramid.json"))
     t2 = time.perf_counter()
-    # the object table beside the relabel jobs, as in the workflow's DAG (both need only cc); first,
-    # since it is the longest
-    tasks.map(_step, [("measure", config, plan.objects_file),
-                      *(("relabel", config, t, plan.path("relabel", f"{t}.json")) for t in tiles)], "relabel")
+    tasks.map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], "relabel")
     steps.publish(config, plan.path("published.json"))
     t3 = time.perf_counter()
     return {"seconds": t3 - t0, "faces": t1 - t0, "cc": t2 - t1, "relabel + pyramid": t3 - t2}
 
 
-def _step(name: str, *args) -> None:
+def table(config_file: str) -> dict:
     from patchworks.pipeline import steps
+    from patchworks.pipeline.config import validate_config
+    from patchworks.pipeline.plan import Plan
 
-    getattr(steps, name)(*args)
+    config = validate_config(yaml.safe_load(open(config_file)))
+    t0 = time.perf_counter()
+    steps.measure(config, Plan(config).objects_file)
+    return {"seconds": time.perf_counter() - t0}
 
 
 def _copy(src: str, dst: str, region: tuple[slice, ...]) -> None:
@@ -84,6 +89,8 @@ def floor(src: str, dst: str, tile: list[int], workers: int) -> dict:
 def main() -> None:
     if sys.argv[1] == "merge":
         out = merge(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "table":
+        out = table(sys.argv[2])
     else:
         out = floor(sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), int(sys.argv[5]))
     print(json.dumps(out))
