@@ -25,14 +25,19 @@ import yaml
 import zarr
 
 
-def merge(config_file: str, workers: int) -> dict:
-    from patchworks.pipeline import steps
+def _load(config_file: str):
     from patchworks.pipeline.config import validate_config
-    from patchworks.pipeline.executor import Tasks
     from patchworks.pipeline.plan import Plan
 
     config = validate_config(yaml.safe_load(open(config_file)))
-    plan = Plan(config)
+    return config, Plan(config)
+
+
+def merge(config_file: str, workers: int) -> dict:
+    from patchworks.pipeline import steps
+    from patchworks.pipeline.executor import Tasks
+
+    config, plan = _load(config_file)
     tiles = range(plan.grid.n_tiles)
     t0 = time.perf_counter()
     tasks = Tasks(workers)
@@ -50,12 +55,10 @@ def merge(config_file: str, workers: int) -> dict:
 
 def table(config_file: str) -> dict:
     from patchworks.pipeline import steps
-    from patchworks.pipeline.config import validate_config
-    from patchworks.pipeline.plan import Plan
 
-    config = validate_config(yaml.safe_load(open(config_file)))
+    config, plan = _load(config_file)
     t0 = time.perf_counter()
-    steps.measure(config, Plan(config).objects_file)
+    steps.measure(config, plan.objects_file, plan.seams_file)
     return {"seconds": time.perf_counter() - t0}
 
 

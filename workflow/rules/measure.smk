@@ -11,4 +11,4 @@ rule measure:
     conda:
         "../../envs/core.yaml"
     shell:
-        JOB + "measure {output.table:q}"
+        JOB + "measure {output.table:q} {output.seams:q}"

@@ -49,7 +49,7 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
                             for t in tiles], "stage", threads=fn is not None, workers=stage_workers)
     tasks.map(steps.faces, [(config, t, a, plan.face_file(t, a)) for t, a in plan.grid.faces()], "faces")
     steps.cc(config, plan.path("cc.json"))
-    steps.measure(config, plan.objects_file)
+    steps.measure(config, plan.objects_file, plan.seams_file)
     steps.label_image(config, plan.path("label_image.json"))
     steps.pyramid(config, plan.path("pyramid.json"))
     tasks.map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles],

@@ -79,7 +79,7 @@ STEPS: dict[str, Step] = {
     "label_image": lambda c, j: steps().label_image(c, j.output[0]),
     "relabel": lambda c, j: steps().relabel(c, j.tile, j.output[0]),
     "pyramid": lambda c, j: steps().pyramid(c, j.output[0]),
-    "measure": lambda c, j: steps().measure(c, j.output[0]),
+    "measure": lambda c, j: steps().measure(c, j.output[0], j.output[1]),
     "figures": figures,
     "publish": lambda c, j: steps().publish(c, j.output[0]),
 }

@@ -196,9 +196,9 @@ def cc(config: dict[str, Any], output: str) -> None:
                                "seconds": time.perf_counter() - t0})
 
 
-def measure(config: dict[str, Any], output: str) -> None:
-    """The object table: every tile's partial measurements combined through the relabel table; and the
-    seam check, from its bounding boxes while they are in memory (``plan.seams_file``)."""
+def measure(config: dict[str, Any], output: str, seams: str) -> None:
+    """The object table (``output``): every tile's partial measurements combined through the relabel
+    table; and its seam check (``seams``), from the bounding boxes while they are in memory."""
     from ..report.seams import seam_check
 
     plan = Plan(config)
@@ -206,7 +206,7 @@ def measure(config: dict[str, Any], output: str) -> None:
     acc = combine(table, [plan.measures_file(t) for t in range(plan.grid.n_tiles)], plan.image.dtype)
     check = seam_check(acc["bbox_start"], acc["bbox_stop"], plan.grid, plan.image.spatial_names)
     write_parquet(object_table(acc, plan.geometry, config["output"]["dtype"]), output)
-    atomic.write_json(plan.seams_file, check)
+    atomic.write_json(seams, check)
 
 
 def label_image(config: dict[str, Any], output: str) -> None:
