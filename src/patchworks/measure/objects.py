@@ -70,18 +70,18 @@ def combine(table: RelabelTable, measure_files: Sequence[str | Path], dtype: np.
     for tile, path in enumerate(measure_files):
         part = TileMeasures.load(path)
         if not acc:
-            ndim = part.coord_sum.shape[1]
-            acc = {"count": np.zeros(n, np.int64), "coord_sum": np.zeros((n, ndim), np.int64),
-                   "bbox_start": np.full((n, ndim), np.iinfo(np.int64).max),
-                   "bbox_stop": np.zeros((n, ndim), np.int64), "intensity_sum": np.zeros(n, np.float64),
+            ndim = part.origin.size  # per axis, one row of n: ufunc.at is fast on 1-D arrays only
+            acc = {"count": np.zeros(n, np.int64), "coord_sum": np.zeros((ndim, n), np.int64),
+                   "bbox_start": np.full((ndim, n), np.iinfo(np.int64).max),
+                   "bbox_stop": np.zeros((ndim, n), np.int64), "intensity_sum": np.zeros(n, np.float64),
                    "intensity_min": np.full(n, top, dtype), "intensity_max": np.full(n, bottom, dtype)}
         ids = table.tile_lut(tile)[1:]
         keep = ids > 0
         ids = ids[keep]
         np.add.at(acc["count"], ids, part.count[keep])
-        np.add.at(acc["coord_sum"], ids, part.coord_sum[keep])
-        np.minimum.at(acc["bbox_start"], ids, part.bbox_start[keep])
-        np.maximum.at(acc["bbox_stop"], ids, part.bbox_stop[keep])
+        for name, ufunc in (("coord_sum", np.add), ("bbox_start", np.minimum), ("bbox_stop", np.maximum)):
+            for row, values in zip(acc[name], getattr(part, name)):
+                ufunc.at(row, ids, values[keep])
         np.add.at(acc["intensity_sum"], ids, part.intensity_sum[keep])
         np.minimum.at(acc["intensity_min"], ids, part.intensity_min[keep])
         np.maximum.at(acc["intensity_max"], ids, part.intensity_max[keep])
@@ -91,7 +91,7 @@ def combine(table: RelabelTable, measure_files: Sequence[str | Path], dtype: np.
             spanning = np.unique(ids[seen])
             extra_ids.append(spanning)
             extra_tiles.append(np.full(len(spanning), tile, np.int32))
-    out = {k: v[1:] for k, v in acc.items()}
+    out = {k: v[..., 1:].T for k, v in acc.items()}  # (n, ndim) for the per-axis rows
     ids = np.concatenate([np.arange(1, n), *extra_ids]).astype(np.int64)
     tiles = np.concatenate([first_tile[1:], *extra_tiles]).astype(np.int32)
     order = np.lexsort((tiles, ids))
