@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchworks.merge.faces import face_pairs
-from patchworks.merge.table import RelabelTable, build_table
+from patchworks.merge.table import RelabelTable, apply_lut, build_table
 from patchworks.tiling.grid import TileGrid, neighbour_offsets
 
 
@@ -237,3 +237,19 @@ def test_face_pairs_find_every_cross_tile_contact(data: st.DataObject) -> None:
         labels[core] = rng.integers(1, 4, region) * (rng.random(region) < density)
     connectivity = data.draw(st.integers(1, ndim))
     assert contacts(labels, tile, connectivity) == brute_force_contacts(labels, grid, connectivity)
+
+
+@pytest.mark.parametrize("out_dtype", [np.uint32, np.uint64, np.uint16])
+def test_apply_lut_is_the_lookup_in_place_or_not(out_dtype: type) -> None:
+    """fastremap's in-place lookup (same dtypes) and numpy's (other dtypes) both give lut[labels]; a
+    label past the table's end is an error that says so, not a label left as it was."""
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 500, (7, 9, 11)).astype(np.uint32)
+    lut = rng.permutation(500).astype(out_dtype)
+    expected = lut[labels]
+    got = apply_lut(lut, labels.copy())
+    assert got.dtype == out_dtype and got.shape == labels.shape
+    np.testing.assert_array_equal(got, expected)
+    labels[3, 4, 5] = 500
+    with pytest.raises(ValueError, match="label 500 has no entry in the relabel table"):
+        apply_lut(lut, labels)

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import fastremap
 import numpy as np
 
 from .faces import TILE_SHIFT
@@ -84,9 +85,16 @@ LUT_STEP = 1 << 22  # voxels per lookup: numpy first turns the index array into 
 
 
 def apply_lut(lut: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``lut[labels]``, a slab at a time to bound the temporaries; in place when the dtypes match."""
+    """``lut[labels]``; in place with fastremap's lookup when the dtypes match (3x numpy's on a
+    128 x 1024 x 1024 tile), else a slab at a time to bound the temporaries."""
     labels = np.ascontiguousarray(labels)
-    out = labels if labels.dtype == lut.dtype else np.empty(labels.shape, lut.dtype)
+    top = int(labels.max()) if labels.size else 0
+    if top >= len(lut):  # fastremap would leave such a label as it is, numpy would raise IndexError
+        raise ValueError(f"label {top} has no entry in the relabel table (ids 0..{len(lut) - 1}): the "
+                         "staged labels do not match the table; run the stage and cc steps again")
+    if labels.dtype == lut.dtype and lut.dtype.kind == "u":
+        return fastremap.remap_from_array(labels.reshape(-1), lut, in_place=True).reshape(labels.shape)
+    out = np.empty(labels.shape, lut.dtype)
     src, dst = labels.reshape(-1), out.reshape(-1)
     for i in range(0, src.size, LUT_STEP):
         dst[i:i + LUT_STEP] = lut[src[i:i + LUT_STEP]]
