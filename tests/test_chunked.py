@@ -61,7 +61,6 @@ def test_pieces_touch_at_most_the_budget() -> None:
     assert np.array_equal(covered, expected)
 
 
-
 def test_read_gives_numpys_own_dtype(tmp_path: Path) -> None:
     """zarr's dtypes spell little-endian "<" explicitly, and numpy's ufunc.at takes a path 20x slower
     for them (the stage's and the table's per-label minima): what is read comes back in numpy's own

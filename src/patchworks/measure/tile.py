@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic
-from ..io.chunked import canonical
 
 SLAB_VOXELS = 1 << 18  # voxels looked at at once: about 20 MB of index and coordinate temporaries
 
@@ -79,7 +78,7 @@ def measure_tile(labels: np.ndarray, intensity: np.ndarray, origin: tuple[int, .
     if labels.shape != intensity.shape:
         raise ValueError(f"labels {labels.shape} and intensity {intensity.shape} differ in shape")
     n, ndim = (int(labels.max()) if labels.size else 0), labels.ndim
-    dtype = canonical(intensity.dtype)
+    dtype = np.dtype(intensity.dtype)
     place = np.min_scalar_type(max(labels.shape, default=0))  # every coordinate, and one past the last
     count = np.zeros(n + 1, np.int64)
     coord_sum = np.zeros((ndim, n + 1), np.float64)
@@ -89,7 +88,7 @@ def measure_tile(labels: np.ndarray, intensity: np.ndarray, origin: tuple[int, .
     box_low = np.full((ndim, n + 1), np.iinfo(place).max, place)
     box_high = np.zeros((ndim, n + 1), place)
     flat_labels = np.ascontiguousarray(labels).reshape(-1)
-    flat_values = np.ascontiguousarray(intensity).reshape(-1).view(dtype)
+    flat_values = np.ascontiguousarray(intensity).reshape(-1)
     row = labels.shape[-1] if labels.size else 1
     step = row * max(1, SLAB_VOXELS // row)
     for start in range(0, flat_labels.size, step):
