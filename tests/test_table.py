@@ -1,16 +1,19 @@
-"""The relabel table (``build_table``, ``RelabelTable``) and face contacts (``face_pairs``)."""
+"""The relabel table (``build_table``, ``RelabelTable``) and face contacts (``face_pairs``, from the
+tiles' boundary planes)."""
 
 from __future__ import annotations
 
+import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
-import zarr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchworks.merge.faces import face_pairs
+from patchworks.merge.planes import read_plane, save_boundary_planes
 from patchworks.merge.table import RelabelTable, apply_lut, build_table
 from patchworks.tiling.grid import TileGrid, neighbour_offsets
 
@@ -138,29 +141,25 @@ def test_save_load_round_trip(tmp_path: Path, mmap: bool) -> None:
 # face contacts -----------------------------------------------------------------------------------
 
 
-def stage_array(labels: np.ndarray) -> zarr.Array:
-    """An in-memory staged label array."""
-    arr = zarr.create_array(zarr.storage.MemoryStore(), shape=labels.shape, dtype=np.uint32,
-                            chunks=(2,) * labels.ndim)
-    arr[...] = labels
-    return arr
-
-
 def contacts(labels: np.ndarray, tile: tuple[int, ...], connectivity: int) -> set[frozenset[int]]:
-    """Every (unordered) pair found over all faces of the grid; checks where each pair's nodes lie
+    """Every (unordered) pair found over all faces of the grid, each face read from the boundary
+    planes its tiles' stage jobs would keep (written to real files); checks where each pair's nodes lie
     and that no pair is found by two face jobs (each tile pair belongs to exactly one face)."""
     grid = TileGrid(labels.shape, tile, (0,) * labels.ndim)
-    stage = stage_array(labels)
     found: set[frozenset[int]] = set()
-    for t, axis in grid.faces():
-        pairs = face_pairs(stage, grid, t, axis, connectivity)
-        assert pairs.dtype == np.int64 and pairs.shape[1] == 2
-        assert len(np.unique(pairs, axis=0)) == len(pairs)
-        assert set((pairs[:, 0] >> 32).tolist()) <= {t}
-        assert set((pairs[:, 1] >> 32).tolist()) <= set(grid.face_tiles(t, axis)[1:])
-        new = {frozenset((int(a), int(b))) for a, b in pairs}
-        assert not new & found, "a contact was found by two face jobs"
-        found |= new
+    with tempfile.TemporaryDirectory() as tmp:
+        planes_file = f"{tmp}/{{}}.npz".format
+        for t in range(grid.n_tiles):
+            save_boundary_planes(planes_file(t), np.ascontiguousarray(labels[grid.core(t)]))
+        for t, axis in grid.faces():
+            pairs = face_pairs(partial(read_plane, grid, planes_file), grid, t, axis, connectivity)
+            assert pairs.dtype == np.int64 and pairs.shape[1] == 2
+            assert len(np.unique(pairs, axis=0)) == len(pairs)
+            assert set((pairs[:, 0] >> 32).tolist()) <= {t}
+            assert set((pairs[:, 1] >> 32).tolist()) <= set(grid.face_tiles(t, axis)[1:])
+            new = {frozenset((int(a), int(b))) for a, b in pairs}
+            assert not new & found, "a contact was found by two face jobs"
+            found |= new
     return found
 
 

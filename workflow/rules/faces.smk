@@ -1,6 +1,7 @@
-# A face job reads the staged labels of the face's two tiles, given as file patterns (an input function
-# costs Snakemake far more per job); touch stitching at connectivity > 1 reads the neighbours its
-# widened plane reaches, too.
+# A face job reads the boundary planes that the stage jobs of the face's two tiles kept (iou stitching:
+# their overlap bands and staged labels); its inputs are those jobs' records, given as file patterns (an
+# input function costs Snakemake far more per job). Touch stitching at connectivity > 1 reads the
+# neighbours its widened plane reaches, too.
 FACE_STAGES = (
     [plan.stage_record("{tile}"), plan.stage_record("{neighbour}")]
     if plan.faces_read_two_tiles

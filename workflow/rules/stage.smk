@@ -13,6 +13,7 @@ rule stage:
     output:
         plan.stage_record("{tile}"),
         measures=plan.path("measures", "{tile}.npz"),
+        planes=plan.planes_file("{tile}"),
     resources:
         # A GPU (on SLURM: the GPU partition) for GPU methods, unless the tile is known empty;
         # re-evaluated when the job is scheduled, once its occupancy record exists.

@@ -1,21 +1,23 @@
 """The ``faces`` step: label pairs that touch across one tile boundary face.
 
-A face job reads the last plane of a tile along ``axis`` and the first plane of the next tile,
-the latter widened (for connectivity > 1) by one voxel on every later axis. Comparing them at
-every neighbour offset that crosses the face finds face, edge and corner contacts alike, so no
-extra jobs are needed for edges or corners: each contact is found by exactly one job, that of the
-face it crosses along the first axis on which its two tiles differ (from the lower tile's side).
+A face job reads the last plane of a tile along ``axis`` and the first plane of the next tile (from
+the tiles' boundary planes, :mod:`patchworks.merge.planes`), the latter widened (for connectivity
+> 1) by one voxel on every later axis. Comparing them at every neighbour offset that crosses the
+face finds face, edge and corner contacts alike, so no extra jobs are needed for edges or corners:
+each contact is found by exactly one job, that of the face it crosses along the first axis on which
+its two tiles differ (from the lower tile's side).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import zarr
 
 from ..io import chunked
-from ..tiling.grid import TileGrid, neighbour_offsets
+from ..tiling.grid import Slices, TileGrid, neighbour_offsets
 
 TILE_SHIFT = np.int64(32)
 """Node code of a staged label: ``tile << 32 | local label``."""
@@ -25,8 +27,10 @@ def node_codes(tiles: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return (tiles.astype(np.int64) << TILE_SHIFT) | labels.astype(np.int64)
 
 
-def face_pairs(stage: zarr.Array, grid: TileGrid, tile: int, axis: int, connectivity: int) -> np.ndarray:
-    """Unique ``(node_a, node_b)`` pairs of staged labels touching across the face.
+def face_pairs(read_plane: Callable[[Slices, int], np.ndarray], grid: TileGrid, tile: int, axis: int,
+               connectivity: int) -> np.ndarray:
+    """Unique ``(node_a, node_b)`` pairs of staged labels touching across the face; ``read_plane(region,
+    axis)`` gives the staged labels of a region one voxel thick along ``axis``.
 
     ``node_a`` lies in ``tile``, ``node_b`` in the tile on the + side of ``axis`` or in one of
     that tile's neighbours along later axes (edge and corner contacts).
@@ -41,8 +45,8 @@ def face_pairs(stage: zarr.Array, grid: TileGrid, tile: int, axis: int, connecti
         else slice(max(s.start - reach, 0), min(s.stop + reach, n))
         for ax, (s, n) in enumerate(zip(core, grid.shape))
     )
-    a = chunked.read(stage, a_region)  # a plane: decodes a few chunks at a time
-    b = chunked.read(stage, b_region)
+    a = read_plane(a_region, axis)
+    b = read_plane(b_region, axis)
     b_tiles = _tile_numbers(grid, b_region)
     a_node = np.int64(tile) << TILE_SHIFT
     found = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from ..io.labels import check_dtype_fits
 from ..measure.objects import combine, merged_voxels, object_table, size_filter, write_parquet
 from ..merge.downsample import downsample
 from ..merge.faces import face_pairs, face_pairs_iou
+from ..merge.planes import read_plane
 from ..merge.table import RelabelTable, apply_lut, build_table
 from ..methods import Context, TileFn, build_method, uses_gpu
 from ..segment.occupancy import region_peaks
@@ -159,19 +161,20 @@ def stage(config: dict[str, Any], tile: int, threshold_file: str | None, normali
     bands = plan.path("bands", f"{tile}.npz") if plan.keeps_bands else None
     intensity = plan.source() if config["method"]["name"] == "staged" else None  # else the block read
     result = stage_tile(plan.tile_source(), plan.grid, tile, fn, stage_store, empty, bands,
-                        plan.measures_file(tile), intensity)
+                        plan.measures_file(tile), plan.planes_file(tile), intensity)
     atomic.write_json(output, result)
 
 
 def faces(config: dict[str, Any], tile: int, axis: int, output: str) -> None:
     plan = Plan(config)
-    stage_store = zarr.open_array(plan.stage_store, mode="r")
     if plan.stitch == "iou":
         tiles = (tile, plan.grid.neighbour(tile, axis))
         bands = {t: np.load(plan.path("bands", f"{t}.npz")) for t in tiles}
-        pairs = face_pairs_iou(stage_store, plan.grid, tile, axis, bands, config["stitch"]["iou_threshold"])
+        pairs = face_pairs_iou(zarr.open_array(plan.stage_store, mode="r"), plan.grid, tile, axis, bands,
+                               config["stitch"]["iou_threshold"])
     else:
-        pairs = face_pairs(stage_store, plan.grid, tile, axis, plan.connectivity)
+        pairs = face_pairs(partial(read_plane, plan.grid, plan.planes_file), plan.grid, tile, axis,
+                           plan.connectivity)
     atomic.save_npy(output, pairs)
 
 

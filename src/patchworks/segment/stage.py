@@ -15,6 +15,7 @@ from ..errors import MethodError
 from ..io import atomic, chunked
 from ..io.ngff import ImageSource
 from ..measure.tile import measure_tile
+from ..merge.planes import save_boundary_planes
 from ..methods import TileFn
 from ..tiling.grid import TileGrid
 from .thresholds import Threshold, is_empty
@@ -61,6 +62,7 @@ def stage_tile(
     empty_threshold: Threshold | None = None,
     bands_file: str | None = None,
     measures_file: str | None = None,
+    planes_file: str | None = None,
     intensity: ImageSource | None = None,
 ) -> dict[str, Any]:
     """Segment ``tile`` and write its labels, renumbered 1..n, to its region of ``stage``.
@@ -72,6 +74,7 @@ def stage_tile(
     is kept there too, numbered as in its core (labels seen only in the band: 0). With
     ``measures_file`` the labels' partial measurements are written there, over the intensities of
     the block read (its first channel), or of ``intensity`` where the block is not the image (staged).
+    With ``planes_file`` its boundary planes are kept there, for the face jobs.
     """
     t0 = time.perf_counter()
     reach = getattr(fn, "reach", None)
@@ -115,6 +118,8 @@ def stage_tile(
     del block
     t3 = time.perf_counter()
     chunked.write(stage, grid.core(tile), labels)
+    if planes_file:
+        save_boundary_planes(planes_file, labels)
     if bands_file:
         atomic.save_npz(bands_file, bands)
     t4 = time.perf_counter()
