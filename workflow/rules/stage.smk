@@ -12,7 +12,7 @@ rule stage:
         occupancy=plan.path("occupancy", "{tile}.json") if plan.needs_occupancy_job else [],
     output:
         plan.stage_record("{tile}"),
-        measures=plan.path("measures", "{tile}.npz"),
+        measures=plan.measures_file("{tile}"),
         planes=plan.planes_file("{tile}"),
     resources:
         # A GPU (on SLURM: the GPU partition) for GPU methods, unless the tile is known empty;

@@ -78,7 +78,7 @@ def measure_tile(labels: np.ndarray, intensity: np.ndarray, origin: tuple[int, .
     if labels.shape != intensity.shape:
         raise ValueError(f"labels {labels.shape} and intensity {intensity.shape} differ in shape")
     n, ndim = (int(labels.max()) if labels.size else 0), labels.ndim
-    dtype = np.dtype(intensity.dtype)
+    dtype = intensity.dtype
     place = np.min_scalar_type(max(labels.shape, default=0))  # every coordinate, and one past the last
     count = np.zeros(n + 1, np.int64)
     coord_sum = np.zeros((ndim, n + 1), np.float64)

@@ -28,10 +28,10 @@ def read_plane(grid: TileGrid, planes_file: Callable[[int], str], region: Slices
     out = np.empty(tuple(s.stop - s.start for s in region), dtype=np.uint32)
     index_ranges = [range(grid.tile_of(s.start, ax), grid.tile_of(s.stop - 1, ax) + 1)
                     for ax, s in enumerate(region)]
+    plane = region[axis].start
     for index in itertools.product(*index_ranges):
         tile = grid.flat(index)
         core = grid.core(tile)
-        plane = region[axis].start
         side = "lo" if plane == core[axis].start else "hi" if plane == core[axis].stop - 1 else None
         if side is None:
             raise ValueError(f"plane {plane} along axis {axis} is not a boundary plane of tile {tile}")

@@ -425,7 +425,7 @@ class Plan:
         """The stage job's boundary planes of its tile's staged labels, for the face jobs."""
         return self.path("planes", f"{tile}.npz")
 
-    def measures_file(self, tile: int) -> str:
+    def measures_file(self, tile: int | str) -> str:
         """The stage job's partial measurements of its tile's labels."""
         return self.path("measures", f"{tile}.npz")
 
