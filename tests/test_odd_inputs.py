@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 from snakelog import jobs_run
 
+from patchworks.io.digest import ALGORITHMS, DEFAULT, digest, matches
 from patchworks.io.images import write_image
 
 
@@ -132,6 +134,26 @@ def test_verify_names_damaged_tiles_and_the_rerun_rewrites_exactly_them(tmp_path
     for level in (0, 1):
         assert np.array_equal(labels_of(store, level=level), before[level])
     assert listed_labels(store, "0.5") == ["labels"]
+
+
+def test_checksums_find_one_changed_voxel_and_records_name_their_algorithm() -> None:
+    """Each checksum algorithm tells a region from the same region with one voxel changed, or with its
+    bytes in another shape; a record names its algorithm, so the CRC-32 records of earlier versions
+    (zlib over the dtype and shape, then the values) still verify."""
+    labels = np.random.default_rng(5).integers(0, 40, (6, 50, 70)).astype("uint32")
+    old_record = f"crc32:{zlib.crc32(labels.tobytes(), zlib.crc32(b'<u4(6, 50, 70)')):08x}"
+    assert digest(labels, "crc32") == old_record and matches(labels, old_record)
+    assert digest(labels).startswith(f"{DEFAULT}:")
+    for algorithm in ALGORITHMS:
+        recorded = digest(labels, algorithm)
+        changed = labels.copy()
+        changed[3, 20, 41] += 1
+        assert matches(labels, recorded) and not matches(changed, recorded)
+        assert not matches(labels.reshape(6, 70, 50), recorded)
+        assert digest(labels[:, ::2], algorithm) == digest(np.ascontiguousarray(labels[:, ::2]), algorithm)
+    assert labels.flags.writeable  # the read-only view the CRC-32C needs is not the caller's array
+    with pytest.raises(ValueError, match="unknown checksum 'md5:00'"):
+        matches(labels, "md5:00")
 
 
 # 4: zero padding around the sample (the model methods' percentiles: tests/test_models.py) -------------
