@@ -8,6 +8,7 @@ The table, built from per-tile partial measurements combined through the relabel
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,7 @@ def run(root: Path, case: dict[str, Any], **more: Any) -> tuple[np.ndarray, Any,
     })
     published = atomic.read_json(plan.path("published.json"))
     assert Path(published["table"]) == plan.label.table_path
+    assert os.path.samefile(published["table"], plan.objects_file)  # one file system: linked, not copied
     table = pq.read_table(published["table"]).to_pandas()
     return np.asarray(plan.label.array(0, mode="r")[...]), table, plan
 
@@ -167,6 +169,24 @@ def test_filter_fragment_judged_by_its_whole_volume(tmp_path: Path) -> None:
 def test_filter_bounds_checked_before_any_job() -> None:
     with pytest.raises(ConfigError, match="filter.min_volume"):
         validate_config({"input": {"store": "x"}, "filter": {"min_volume": 5, "max_volume": 1}})
+
+
+def test_table_is_placed_by_a_hard_link_on_one_file_system_else_copied(tmp_path: Path) -> None:
+    """``atomic.copy`` (publish's placing of the object table) links on one file system and copies to
+    another (tmpfs); the work directory's table, replaced whole by a later run, leaves the placed one
+    as it was."""
+    work = tmp_path / "objects.parquet"
+    work.write_bytes(b"first table")
+    atomic.copy(work, tmp_path / "labels" / "objects.parquet")
+    assert os.path.samefile(work, tmp_path / "labels" / "objects.parquet")
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as other:
+        assert os.stat(other).st_dev != os.stat(tmp_path).st_dev
+        atomic.copy(work, Path(other) / "objects.parquet")
+        assert not os.path.samefile(work, Path(other) / "objects.parquet")
+        assert (Path(other) / "objects.parquet").read_bytes() == b"first table"
+    atomic.write_text(work, "second table")
+    assert (tmp_path / "labels" / "objects.parquet").read_bytes() == b"first table"
+    assert not list(tmp_path.glob("**/.*.tmp"))
 
 
 def test_staged_labels_measure_the_image(tmp_path: Path) -> None:

@@ -59,9 +59,14 @@ def read_json(path: str | Path) -> Any:
 
 
 def copy(src: str | Path, path: str | Path) -> None:
-    """Copy the file ``src`` to ``path``, which appears only once complete."""
+    """Copy the file ``src`` to ``path``, which appears only once complete: as a hard link where both
+    lie on one file system that allows it (no bytes copied: our files are replaced whole, never
+    written in place, so the two names cannot drift apart through us), else byte by byte."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp(path)
-    shutil.copyfile(src, tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:  # another file system (EXDEV), or one without hard links
+        shutil.copyfile(src, tmp)
     os.replace(tmp, path)
