@@ -4,6 +4,7 @@
 #        -> stage (per tile) -> faces (per tile face)
 #        -> cc -> measure (the object table), and label_image -> pyramid -> relabel (per tile: every
 #        level) -> publish -> figures (the report's pictures)
+import gc
 import sys
 
 from snakemake.utils import min_version, validate
@@ -14,6 +15,12 @@ from patchworks.pipeline.status import failure_report
 from patchworks.segment import server
 
 min_version("9.0")
+
+# Snakemake keeps some 20 KB of Python objects per job, none of them garbage, and Python's cyclic
+# collector rescans them all each time they grow by a quarter: a fifth of a 10,000-tile dry run
+# (docs/benchmarks.md). So the collector pauses while the DAG is built; onstart resumes it with the
+# DAG's objects frozen, left out of the scheduler's collections. Every job is a process of its own.
+gc.disable()
 
 
 report: "workflow/report/workflow.rst"
@@ -61,6 +68,11 @@ rule all:
 # A bundle of stage jobs in one SLURM job (profiles/stage-bundles): the bundle's tile server starts
 # here, in the Snakemake process that runs the bundle, and serves each of its tiles.
 server.serve_bundle(config, sys.argv)
+
+
+onstart:
+    gc.freeze()
+    gc.enable()
 
 
 onsuccess:

@@ -406,6 +406,46 @@ def test_custom_method_matches_reference(tmp_path: Path, custom_module: Path) ->
 
 
 
+GC_PROBE = """
+import atexit, gc, json, os, sys
+
+
+def _record():  # in the Snakemake process only (python -m snakemake), at its exit
+    if sys.argv and sys.argv[0].endswith(os.path.join("snakemake", "__main__.py")):
+        with open(os.environ["GC_PROBE_FILE"], "w") as fh:
+            json.dump({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}, fh)
+
+
+atexit.register(_record)
+"""
+
+
+def test_collector_paused_while_dag_builds_and_resumed_before_jobs(tmp_path: Path, monkeypatch) -> None:
+    """The Snakefile pauses Python's cyclic garbage collector while Snakemake builds the DAG (a dry run
+    ends with it paused); a real run resumes it before its jobs, with the DAG's objects frozen."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "sitecustomize.py").write_text(GC_PROBE)
+    monkeypatch.setenv("GC_PROBE_FILE", str(tmp_path / "gc.json"))
+    store = tmp_path / "image.ome.zarr"
+    data = make_image(store, "yx", (30, 34), seed=3)
+    config = write_config(tmp_path, {
+        "input": {"store": str(store)},
+        "workdir": str(tmp_path / "work"),
+        "tiling": {"tile_shape": [15, 17], "overlap": 1},
+        "method": {"name": "threshold", "threshold": {"value": float(np.quantile(data, 0.8))}},
+        "pyramid": {"levels": 1},
+    })
+    states = []
+    for args in (["-n"], []):
+        succeeded(snakemake(config, *args, pythonpath=probe))
+        states.append(json.loads((tmp_path / "gc.json").read_text()))
+        (tmp_path / "gc.json").unlink()
+    dry, real = states
+    assert dry == {"enabled": False, "frozen": 0}
+    assert real["enabled"] and real["frozen"] > 1000, real
+
+
 # separate output store ---------------------------------------------------------------------------
 def test_output_store_leaves_input_untouched(tmp_path: Path) -> None:
     """With output.store the labels go to <store>/labels/<name> there; the input store is unchanged."""
