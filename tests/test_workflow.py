@@ -405,7 +405,7 @@ def test_custom_method_matches_reference(tmp_path: Path, custom_module: Path) ->
     check_result(Expect(store, "custom", workdir, "yx", "0.5", (0.7, 0.7), 2, (2, 2)), ref, n)
 
 
-
+# the Snakemake process ---------------------------------------------------------------------------
 GC_PROBE = """
 import atexit, gc, json, os, sys
 
