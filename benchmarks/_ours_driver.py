@@ -47,7 +47,7 @@ def merge(config_file: str, workers: int) -> dict:
     steps.label_image(config, plan.path("label_image.json"))
     steps.pyramid(config, plan.path("pyramid.json"))
     t2 = time.perf_counter()
-    tasks.map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles], "relabel")
+    tasks.map(steps.relabel, [(config, t, plan.relabel_record(t)) for t in tiles], "relabel")
     steps.publish(config, plan.path("published.json"))
     t3 = time.perf_counter()
     return {"seconds": t3 - t0, "faces": t1 - t0, "cc": t2 - t1, "relabel + pyramid": t3 - t2}

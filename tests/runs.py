@@ -89,6 +89,18 @@ def make_image(path: Path, axes: str, spatial: tuple[int, ...], channels: int = 
     return data
 
 
+def metadata_only_image(path: Path, shape: tuple[int, ...], chunks: tuple[int, ...]) -> None:
+    """An NGFF 0.5 image (axes z/y/x or y/x, one level) whose array has no chunks written: a plan of
+    any size, for runs that read metadata only (dry runs)."""
+    names = "zyx"[-len(shape):]
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    group.create_array("0", shape=shape, chunks=chunks, dtype="uint16", dimension_names=list(names))
+    axes = [{"name": n, "type": "space", "unit": UNIT} for n in names]
+    scale = [{"type": "scale", "scale": [1.0] * len(shape)}]
+    group.attrs.put({"ome": {"version": "0.5", "multiscales": [
+        {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}]}})
+
+
 def alive(pid: int) -> bool:
     """Whether process ``pid`` runs (a zombie does not)."""
     try:

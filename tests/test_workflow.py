@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from runs import (
     custom_config,
     listed_labels,
     make_image,
+    metadata_only_image,
     ngff,
     snakemake,
     succeeded,
@@ -406,27 +408,38 @@ def test_custom_method_matches_reference(tmp_path: Path, custom_module: Path) ->
 
 
 # the Snakemake process ---------------------------------------------------------------------------
-GC_PROBE = """
-import atexit, gc, json, os, sys
+PROBE = """
+import atexit, gc, json, os, resource, sys
 
 
 def _record():  # in the Snakemake process only (python -m snakemake), at its exit
     if sys.argv and sys.argv[0].endswith(os.path.join("snakemake", "__main__.py")):
-        with open(os.environ["GC_PROBE_FILE"], "w") as fh:
-            json.dump({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}, fh)
+        with open(os.environ["PROBE_FILE"], "w") as fh:
+            json.dump({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count(),
+                       "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}, fh)
 
 
 atexit.register(_record)
 """
 
 
-def test_collector_paused_while_dag_builds_and_resumed_before_jobs(tmp_path: Path, monkeypatch) -> None:
+def probed_snakemake(config: Path, probe: Path, *args: str) -> dict[str, Any]:
+    """Run the workflow; what :data:`PROBE` recorded at the Snakemake process's exit."""
+    probe.mkdir(exist_ok=True)
+    (probe / "sitecustomize.py").write_text(PROBE)
+    record = probe / "record.json"
+    record.unlink(missing_ok=True)
+    os.environ["PROBE_FILE"] = str(record)
+    try:
+        succeeded(snakemake(config, *args, pythonpath=probe))
+    finally:
+        del os.environ["PROBE_FILE"]
+    return json.loads(record.read_text())
+
+
+def test_collector_paused_while_dag_builds_and_resumed_before_jobs(tmp_path: Path) -> None:
     """The Snakefile pauses Python's cyclic garbage collector while Snakemake builds the DAG (a dry run
     ends with it paused); a real run resumes it before its jobs, with the DAG's objects frozen."""
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "sitecustomize.py").write_text(GC_PROBE)
-    monkeypatch.setenv("GC_PROBE_FILE", str(tmp_path / "gc.json"))
     store = tmp_path / "image.ome.zarr"
     data = make_image(store, "yx", (30, 34), seed=3)
     config = write_config(tmp_path, {
@@ -436,14 +449,30 @@ def test_collector_paused_while_dag_builds_and_resumed_before_jobs(tmp_path: Pat
         "method": {"name": "threshold", "threshold": {"value": float(np.quantile(data, 0.8))}},
         "pyramid": {"levels": 1},
     })
-    states = []
-    for args in (["-n"], []):
-        succeeded(snakemake(config, *args, pythonpath=probe))
-        states.append(json.loads((tmp_path / "gc.json").read_text()))
-        (tmp_path / "gc.json").unlink()
-    dry, real = states
-    assert dry == {"enabled": False, "frozen": 0}
+    dry = probed_snakemake(config, tmp_path / "probe", "-n")
+    assert not dry["enabled"] and dry["frozen"] == 0, dry
+    real = probed_snakemake(config, tmp_path / "probe")
     assert real["enabled"] and real["frozen"] > 1000, real
+
+
+def test_planning_one_job_costs_the_same_at_any_tile_count(tmp_path: Path) -> None:
+    """Each SLURM job runs a Snakemake process that parses the workflow and plans its own job; the
+    parse lists no file per tile (the cc and publish rules list theirs in input functions), so that
+    process's memory does not grow with the tiles: 100 and 100,000 tiles of a metadata-only image."""
+    peaks = {}
+    for n in (100, 100_000):
+        store = tmp_path / f"{n}.ome.zarr"
+        metadata_only_image(store, (10 * 8, n // 10 * 16, 16), (8, 16, 16))
+        workdir = tmp_path / f"work{n}"
+        config = write_config(tmp_path, {
+            "input": {"store": str(store)},
+            "workdir": str(workdir),
+            "tiling": {"tile_shape": [8, 16, 16], "overlap": 1},
+            "method": {"name": "threshold", "threshold": {"value": 100}},
+        }, f"{n}.yaml")
+        target = workdir / "labels" / "stage" / "5.json"
+        peaks[n] = probed_snakemake(config, tmp_path / "probe", "-n", str(target))["peak_rss_kb"] / 1024
+    assert peaks[100_000] < peaks[100] + 20, peaks  # MB; listing 100,000 tiles' files at parse took 200 MB
 
 
 # separate output store ---------------------------------------------------------------------------

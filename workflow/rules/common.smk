@@ -15,9 +15,6 @@ try:
 except PatchworksError as err:
     sys.exit(f"patchworks: config error: {err}")
 
-TILES = range(plan.grid.n_tiles)
-FACES = plan.grid.faces()
-
 
 wildcard_constraints:
     tile=r"\d+",

@@ -3,7 +3,7 @@ rule relabel:
     input:
         plan.path("pyramid.json"),
     output:
-        plan.path("relabel", "{tile}.json"),
+        plan.relabel_record("{tile}"),
     log:
         log("relabel/{tile}"),
     conda:

@@ -52,7 +52,7 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
     steps.measure(config, plan.objects_file, plan.seams_file)
     steps.label_image(config, plan.path("label_image.json"))
     steps.pyramid(config, plan.path("pyramid.json"))
-    tasks.map(steps.relabel, [(config, t, plan.path("relabel", f"{t}.json")) for t in tiles],
+    tasks.map(steps.relabel, [(config, t, plan.relabel_record(t)) for t in tiles],
               "write labels" + (" and pyramid" if plan.label.levels > 1 else ""))
     steps.publish(config, plan.path("published.json"))
     return plan

@@ -403,6 +403,10 @@ class Plan:
         """The stage job's record of its tile (label count, timings)."""
         return self.path("stage", f"{tile}.json")
 
+    def relabel_record(self, tile: int | str) -> str:
+        """The relabel job's record of its tile (the checksum of each level it wrote)."""
+        return self.path("relabel", f"{tile}.json")
+
     def face_file(self, tile: int, axis: int) -> str:
         """The label pairs that touch across face ``(tile, axis)``, named by its two tiles (as the faces
         rule's output pattern ``faces/{tile}-{neighbour}.npy``)."""
