@@ -8,7 +8,7 @@ rule publish:
     input:
         cc=plan.path("cc.json"),
         objects=plan.objects_file,
-        tiles=lambda w: [plan.relabel_record(t) for t in range(plan.grid.n_tiles)],  # a function: see cc
+        tiles=lambda w: plan.relabel_records(),  # a function: see cc
     output:
         plan.path("published.json"),
     log:

@@ -407,6 +407,18 @@ class Plan:
         """The relabel job's record of its tile (the checksum of each level it wrote)."""
         return self.path("relabel", f"{tile}.json")
 
+    def stage_records(self) -> list[str]:
+        """Every tile's stage record."""
+        return [self.stage_record(t) for t in range(self.grid.n_tiles)]
+
+    def relabel_records(self) -> list[str]:
+        """Every tile's relabel record."""
+        return [self.relabel_record(t) for t in range(self.grid.n_tiles)]
+
+    def face_files(self) -> list[str]:
+        """Every face's label pairs."""
+        return [self.face_file(t, a) for t, a in self.grid.faces()]
+
     def face_file(self, tile: int, axis: int) -> str:
         """The label pairs that touch across face ``(tile, axis)``, named by its two tiles (as the faces
         rule's output pattern ``faces/{tile}-{neighbour}.npy``)."""

@@ -259,7 +259,7 @@ def figures(config: dict[str, Any], out: dict[str, str]) -> None:
     plan = Plan(config)
     check = atomic.read_json(plan.seams_file)
     fig.overview(plan, out["overview"])
-    records = [atomic.read_json(plan.stage_record(t)) for t in range(plan.grid.n_tiles)]
+    records = [atomic.read_json(r) for r in plan.stage_records()]
     fig.tile_heatmaps(plan, records, out["tiles"])
     unit = f"{plan.geometry.unit or 'voxel'}^{len(plan.image.spatial_names)}"
     volumes = pq.read_table(plan.objects_file, columns=["volume"])["volume"].to_numpy()
