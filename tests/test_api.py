@@ -29,6 +29,7 @@ from patchworks.errors import ConfigError
 from patchworks.io.images import write_image
 from patchworks.io.labels import check_dtype_fits
 from patchworks.pipeline.cluster import gpu_worker_specs
+from patchworks.tiling.sizing import memory_limit_bytes
 
 VALUE = 100
 
@@ -176,17 +177,24 @@ def test_channel_none_and_tile_shape_errors(tmp_path: Path, image) -> None:
         tile_process(store, threshold, tile_shape=(1, 8, 8), write_to=tmp_path / "x.zarr", progress=False)
 
 
-def test_sizing_helpers_with_the_seeds_signatures() -> None:
+def test_sizing_helpers_with_the_seeds_signatures(monkeypatch: pytest.MonkeyPatch) -> None:
     """auto_overlap(diameter) is one number (two diameters); use_gpu without a GPU warns and sizes
-    against memory, while the workflow (require_gpu) still stops."""
+    against this machine's memory, while the workflow (require_gpu) still stops."""
     assert auto_overlap(30) == 60 and auto_overlap(7.2) == 15
     assert auto_overlap(6.0, (2.0, 0.5, 0.5)) == (6, 24, 24)
+    # a SLURM allocation of 4 GB bounds the memory seen, which otherwise moves with other processes
+    monkeypatch.setenv("SLURM_MEM_PER_NODE", "4096")
+    monkeypatch.delenv("SLURM_MEM_PER_CPU", raising=False)
+    assert memory_limit_bytes() == 4 << 30
     with pytest.warns(UserWarning, match="no GPU"):
-        on_gpu = auto_tile_shape((5000, 5000), "uint16", use_gpu=True)
-    assert on_gpu == auto_tile_shape((5000, 5000), "uint16")
+        on_gpu = auto_tile_shape((20000, 20000), "uint16", use_gpu=True)
+    assert on_gpu == auto_tile_shape((20000, 20000), "uint16")
+    assert on_gpu == auto_tile_shape((20000, 20000), "uint16", budget_bytes=4 << 30) != (20000, 20000)
     with pytest.warns(UserWarning, match="no GPU"):
         cp = auto_tile_shape_cellpose((8000, 8000), "uint16", diameter=30, use_gpu=True)
     assert cp == auto_tile_shape_cellpose((8000, 8000), "uint16", diameter=30, use_gpu=False)
+    assert cp == auto_tile_shape_cellpose((8000, 8000), "uint16", diameter=30, use_gpu=False,
+                                          budget_bytes=4 << 30) != (8000, 8000)
     with pytest.raises(RuntimeError, match="no GPU found"):
         auto_tile_shape((5000, 5000), "uint16", use_gpu=True, require_gpu=True)
     specs = gpu_worker_specs([0, 3])
