@@ -42,7 +42,6 @@ def digest(labels: str) -> dict[str, object]:
 
 def cases() -> dict[str, dict]:
     """The workflow test's cases, and 3-D tilings that do not divide the image, at every connectivity."""
-    sys.path.insert(0, str(TESTS))
     from test_workflow import CASES
 
     runs = {name: dict(axes=c.axes, spatial=c.spatial, channels=c.channels, channel=c.channel,
@@ -73,7 +72,7 @@ def run(repo: Path, folder: Path, config: dict) -> dict[str, object]:
 
 
 def runs(repo: Path, out: Path) -> None:
-    sys.path.insert(0, str(TESTS))
+    sys.path.insert(0, str(TESTS))  # the tests' image helpers and cases
     from runs import make_image
 
     def fresh(name: str) -> Path:
