@@ -303,12 +303,12 @@ def dag(args, root: Path, n_tiles: int) -> dict:
                  "config.yaml", "--cores", str(args.cores), "-q", "-n"]
     res: dict[str, list] = defaultdict(list)
     for _ in range(args.dag_repeats):
-        for key, cmd, cwd in (("", snakemake_cmd(cfg, root, args.cores, "-n"), None),
-                              ("floor_", floor_cmd, floor_dir)):
+        for name, key, cmd, cwd in (("ours", "", snakemake_cmd(cfg, root, args.cores, "-n"), None),
+                                    ("floor", "floor_", floor_cmd, floor_dir)):
             wall, rss = dry_run(cmd, cwd)
             res[key + "wall"].append(wall)
             res[key + "rss"].append(rss)
-            print(f"dag {nx * ny * nz} tiles, {key or 'ours_'}: {wall:.1f}s, {rss:.0f} MB", file=sys.stderr)
+            print(f"dag {nx * ny * nz} tiles, {name}: {wall:.1f}s, {rss:.0f} MB", file=sys.stderr)
     return {"asked": n_tiles, "tiles": nx * ny * nz, "grid": (nz, ny, nx), **res}
 
 
