@@ -419,6 +419,10 @@ class Plan:
         """Every face's label pairs."""
         return [self.face_file(t, a) for t, a in self.grid.faces()]
 
+    def measures_files(self) -> list[str]:
+        """Every tile's per-label measurements."""
+        return [self.measures_file(t) for t in range(self.grid.n_tiles)]
+
     def face_file(self, tile: int, axis: int) -> str:
         """The label pairs that touch across face ``(tile, axis)``, named by its two tiles (as the faces
         rule's output pattern ``faces/{tile}-{neighbour}.npy``)."""

@@ -183,13 +183,11 @@ def cc(config: dict[str, Any], output: str) -> None:
     check that ``output.dtype`` holds its ids)."""
     t0 = time.perf_counter()
     plan = Plan(config)
-    counts = np.zeros(plan.grid.n_tiles, dtype=np.int64)
-    for t in range(plan.grid.n_tiles):
-        counts[t] = atomic.read_json(plan.stage_record(t))["count"]
-    table = build_table(counts, (np.load(plan.face_file(t, a)) for t, a in plan.grid.faces()))
+    counts = np.array([atomic.read_json(r)["count"] for r in plan.stage_records()], dtype=np.int64)
+    table = build_table(counts, (np.load(f) for f in plan.face_files()))
     bounds = config["filter"]
     if bounds["min_volume"] is not None or bounds["max_volume"] is not None:
-        voxels = merged_voxels(table, [plan.measures_file(t) for t in range(plan.grid.n_tiles)])
+        voxels = merged_voxels(table, plan.measures_files())
         table = table.without(size_filter(voxels, plan.geometry.voxel_volume, bounds["min_volume"],
                                           bounds["max_volume"]))
     check_dtype_fits(table.n_objects, config["output"]["dtype"])
@@ -206,7 +204,7 @@ def measure(config: dict[str, Any], output: str, seams: str) -> None:
 
     plan = Plan(config)
     table = RelabelTable.load(plan.table_dir)
-    acc = combine(table, [plan.measures_file(t) for t in range(plan.grid.n_tiles)], plan.image.dtype)
+    acc = combine(table, plan.measures_files(), plan.image.dtype)
     check = seam_check(acc["bbox_start"], acc["bbox_stop"], plan.grid, plan.image.spatial_names)
     write_parquet(object_table(acc, plan.geometry, config["output"]["dtype"]), output)
     atomic.write_json(seams, check)
