@@ -12,7 +12,8 @@ from snakemake.utils import min_version, validate
 from patchworks.pipeline.config import validate_config
 from patchworks.errors import ConfigError
 from patchworks.pipeline.status import failure_report
-from patchworks.segment import server
+from patchworks.servers import bundle
+from patchworks.servers import tile as tile_servers
 
 min_version("9.0")
 
@@ -67,7 +68,7 @@ rule all:
 
 # A bundle of stage jobs in one SLURM job (profiles/stage-bundles): the bundle's tile server starts
 # here, in the Snakemake process that runs the bundle, and serves each of its tiles.
-server.serve_bundle(config, sys.argv)
+bundle.serve(config, sys.argv)
 
 
 onstart:
@@ -76,10 +77,10 @@ onstart:
 
 
 onsuccess:
-    server.stop(config)  # this run's tile servers on this host, if any: idle now
+    tile_servers.stop(config)  # this run's tile servers on this host, if any: idle now
 
 
 onerror:
     # one summary of the failed tiles and jobs, their errors and logs (read from the work directory)
     print(failure_report(plan), file=sys.stderr)
-    server.stop(config)
+    tile_servers.stop(config)

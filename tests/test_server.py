@@ -9,6 +9,7 @@ and the server's log, and the same command then finishes the run with a new serv
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 import zarr
@@ -118,7 +120,7 @@ def test_killed_server_fails_its_tile_and_the_same_command_finishes(tmp_path: Pa
     assert "patchworks: 1 job(s) failed:" in first.stdout
     stage = tmp_path / "work-killed" / "custom" / "stage"
     done = {int(p.stem) for p in stage.glob("*.json")}
-    assert int(found.group(2)) not in done and not list(stage.glob("*.served"))
+    assert int(found.group(2)) not in done
     second = snakemake(cfg, pythonpath=served)  # the dead server's socket is still there: replaced
     succeeded(second)
     rerun = {int(t) for t in re.findall(r"rule stage:\n(?: .*\n)*? +wildcards: tile=(\d+)\n", second.stdout)}
@@ -159,3 +161,66 @@ def test_servers_exit_when_their_snakemake_is_killed(tmp_path: Path, served: Pat
         time.sleep(0.2)
     assert not any(alive(pid) for pid in servers), "a server outlived its Snakemake"
     assert exited(), [p.read_text() for p in folder.glob("*.log")]
+
+
+CHANGING_MODULE = '''
+import os
+import time
+
+from scipy import ndimage
+
+
+def segment(tile, value, record, sleep):
+    """Threshold at value + 100 x the calls before this one (each call's labels its own), after
+    ``sleep`` s; notes the call's start and end in ``record``."""
+    with open(record, "a") as fh:
+        offset = 100 * open(record).read().count("start")
+        fh.write(f"{os.getpid()} {offset} start {time.time()}\\n")
+    time.sleep(sleep)
+    labels = ndimage.label(tile > value + offset)[0]
+    with open(record, "a") as fh:
+        fh.write(f"{os.getpid()} {offset} end {time.time()}\\n")
+    return labels
+'''
+
+
+def test_killed_runs_tile_is_never_written_after_the_reruns(tmp_path: Path) -> None:
+    """kill -9 of Snakemake alone while a served tile sleeps, then the documented rerun at once: the
+    killed run's job and server finish that tile before the rerun's job segments it (the tile's writer
+    lock), so the labels, the partial measurements (the object table) and the record of the tile come
+    from the rerun's call, whose labels differ from the first's."""
+    (tmp_path / "pw_changing_seg.py").write_text(CHANGING_MODULE)
+    store, record = tmp_path / "image.ome.zarr", tmp_path / "calls.txt"
+    image = make_image(store, "yx", (24, 24), seed=6)
+    kwargs = {"value": 300, "record": str(record), "sleep": 6}
+    config = custom_config(store, tmp_path / "work", kwargs, [24, 24])
+    config["method"]["custom"].update(function="pw_changing_seg:segment", server=True)
+    cfg = write_config(tmp_path, config)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(cfg)],
+                            cwd=RUN_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (record.exists() and record.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the tile never reached its server"
+        time.sleep(0.05)
+    proc.kill()  # Snakemake alone: its job, and the job's server, live on
+    proc.wait()
+    succeeded(snakemake(cfg, "--unlock", pythonpath=tmp_path))
+    succeeded(snakemake(cfg, "--rerun-incomplete", pythonpath=tmp_path))
+    calls = [line.split() for line in record.read_text().splitlines()]
+    assert [(offset, event) for _, offset, event, _ in calls] == [
+        ("0", "start"), ("0", "end"), ("100", "start"), ("100", "end")], calls
+    assert float(calls[1][3]) < float(calls[2][3])  # the killed run's call ended before the rerun's began
+    assert calls[0][0] != calls[2][0]  # two servers: the killed run's, then the rerun's
+    log = (tmp_path / "work" / "custom" / "logs" / "stage" / "0.log").read_text()
+    assert "waiting for another writer of tile 0" in log and "in tile server pid" in log, log
+    got = labels(store)
+    ref, n = ndimage.label(image > 400)  # the rerun's call
+    pairs = np.unique(np.stack([got.ravel(), ref.ravel()]), axis=1)
+    assert n > 1 and pairs.shape[1] == n + 1 and len(np.unique(pairs[0])) == n + 1
+    assert n != ndimage.label(image > 300)[1]  # and not the first call's
+    table = pd.read_parquet(store / "labels" / "custom" / "objects.parquet")
+    assert np.array_equal(table["voxels"].to_numpy(), np.bincount(got.ravel())[1:])
+    work = tmp_path / "work" / "custom"
+    stage = zarr.open_array(str(work / "stage.zarr"), mode="r")[...]
+    assert json.loads((work / "stage" / "0.json").read_text())["count"] == stage.max() == n

@@ -7,11 +7,13 @@ from snakemake.settings.types import DeploymentMethod
 from patchworks.errors import PatchworksError
 from patchworks.pipeline.plan import Plan
 from patchworks.pipeline.rule import export_config
+from patchworks.servers.process import announce_snakemake
 
 plan = Plan(config)
 try:
     plan.validate()
     export_config(config)  # for the jobs: see the JOB command below
+    announce_snakemake()  # for the jobs' servers: the process they serve
 except PatchworksError as err:
     sys.exit(f"patchworks: config error: {err}")
 

@@ -22,7 +22,7 @@ import resource
 import shutil
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,23 @@ Step = Callable[[dict[str, Any], argparse.Namespace], None]
 
 def stage(config: dict[str, Any], job: argparse.Namespace) -> None:
     """A stage job: in a tile server when the method is served and the job needs its model (a job of a
-    GPU method given no GPU has a tile known to be empty: it runs here, loading no model)."""
+    GPU method given no GPU has a tile known to be empty: it runs here, loading no model), else, or when
+    no server can be used, in this process."""
     from ..methods import uses_gpu
-    from ..segment import server
+    from ..servers import tile
 
     method = config["method"]
-    served = server.serves(method) and (not uses_gpu(method) or job.gpu)
-    run_stage = server.stage if served else steps().stage
-    run_stage(config, job.tile, job.threshold, job.normalization, job.output[0])
+    if tile.serves(method) and (not uses_gpu(method) or job.gpu):
+        try:
+            return tile.stage(config, job.tile, job.threshold, job.normalization, job.output[0])
+        except tile.Unavailable as why:
+            warn(f"no tile server ({why}); this job segments its tile in its own process")
+    steps().stage(config, job.tile, job.threshold, job.normalization, job.output[0])
+
+
+def warn(message: str) -> None:
+    """One warning line in the job's log: a server that could not be used."""
+    print(f"patchworks: warning: {message}", file=sys.stderr, flush=True)
 
 
 def steps() -> Any:
@@ -124,16 +133,20 @@ def leaves(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
 
 def main(argv: list[str] | None = None, fork: bool = False) -> None:
     """Run the job ``argv`` (default: this process's command line); with ``fork``, in the run's job fork
-    server when there is one (:mod:`patchworks.pipeline.forkserver`)."""
+    server when there is one (:mod:`patchworks.servers.fork`)."""
     argv = sys.argv[1:] if argv is None else argv
-    if fork:
-        from . import forkserver
-
-        if forkserver.enabled() and (code := forkserver.delegate(argv)) is not None:
-            sys.exit(code)
-    job = parser().parse_intermixed_args(argv)
     config = json.loads(os.environ[CONFIG_VARIABLE])
-    run(job.step, config, job, job.log)
+    notes: list[str] = []
+    if fork:
+        from ..servers import fork as fork_server
+
+        try:
+            if fork_server.enabled() and (code := fork_server.delegate(argv, config)) is not None:
+                sys.exit(code)
+        except fork_server.Unavailable as why:
+            notes.append(f"no job fork server ({why}); this job runs in its own interpreter")
+    job = parser().parse_intermixed_args(argv)
+    run(job.step, config, job, job.log, notes)
 
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
@@ -165,11 +178,12 @@ def peak_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(step: str, config: dict[str, Any], job: argparse.Namespace, log_path: str | None) -> None:
+def run(step: str, config: dict[str, Any], job: argparse.Namespace, log_path: str | None,
+        notes: Sequence[str] = ()) -> None:
     """Run ``step`` for the job described by ``job`` (its parsed command line).
 
-    Output goes to the job's log file; a failure is written there and to stderr, then the
-    job exits non-zero.
+    Output goes to the job's log file, after the warnings in ``notes``; a failure is written there and
+    to stderr, then the job exits non-zero.
     """
     tune_malloc()
     try:
@@ -179,6 +193,8 @@ def run(step: str, config: dict[str, Any], job: argparse.Namespace, log_path: st
                 stack.enter_context(contextlib.redirect_stdout(fh))
                 stack.enter_context(contextlib.redirect_stderr(fh))
             logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
+            for note in notes:
+                warn(note)
             try:
                 STEPS[step](config, job)
             except Exception as err:

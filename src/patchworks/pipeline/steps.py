@@ -11,7 +11,7 @@ import numpy as np
 import yaml
 import zarr
 
-from ..io import atomic, chunked
+from ..io import atomic, chunked, locks
 from ..io.digest import digest
 from ..io.labels import check_dtype_fits
 from ..measure.objects import combine, merged_voxels, object_table, size_filter, write_parquet
@@ -153,16 +153,19 @@ def tile_needs_gpu(config: dict[str, Any], occupancy_file: str | None) -> int:
 
 def stage(config: dict[str, Any], tile: int, threshold_file: str | None, normalization_file: str | None,
           output: str, fn: TileFn | None = None) -> None:
-    """Segment one tile with the configured method (or ``fn``, from the Python API)."""
+    """Segment one tile with the configured method (or ``fn``, from the Python API). Its outputs (the
+    stage store's chunks, bands, measurements, planes and record) have one writer at a time: a killed
+    run's job still writing the tile finishes (or is killed) before this one writes."""
     plan = Plan(config)
     fn = fn or build_method(config["method"], method_context(plan, threshold_file, normalization_file))
     empty = empty_threshold(config, threshold_file)
     stage_store = zarr.open_array(plan.stage_store, mode="r+")
     bands = plan.path("bands", f"{tile}.npz") if plan.keeps_bands else None
     intensity = plan.source() if config["method"]["name"] == "staged" else None  # else the block read
-    result = stage_tile(plan.tile_source(), plan.grid, tile, fn, stage_store, empty, bands,
-                        plan.measures_file(tile), plan.planes_file(tile), intensity)
-    atomic.write_json(output, result)
+    with locks.exclusive(plan.path("writers", f"{tile}.lock"), f"tile {tile}"):
+        result = stage_tile(plan.tile_source(), plan.grid, tile, fn, stage_store, empty, bands,
+                            plan.measures_file(tile), plan.planes_file(tile), intensity)
+        atomic.write_json(output, result)
 
 
 def faces(config: dict[str, Any], tile: int, axis: int, output: str) -> None:

@@ -5,15 +5,18 @@ A job's fixed cost is its interpreter's start and imports: about 0.5 s, more tha
 small tile's face or relabel job. So on a workstation the first job of a Snakemake run starts a fork
 server for the run (detached; it runs that job itself meanwhile), and the later jobs hand their
 command line, environment, working directory and standard streams (the file descriptors, passed
-over a Unix socket) to it. The server forks a child per job, which runs the same
+over the connection) to it. The server forks a child per job, which runs the same
 ``patchworks.pipeline.rule.main`` as a job started by Snakemake would, with the job's streams and
 log; the job waits for the child and exits with its exit status.
 
 A job killed by Snakemake (or with it: kill -9 of its process group) closes its connection, and the
-server kills the job's child at once; a child dies with its server. A server exits when the
-Snakemake process that ran the job that started it is gone, and after ``IDLE_SECONDS`` without a
-job. Servers are keyed by that Snakemake process, the host, the interpreter, its import path and
-the thread settings read at import, so a server only runs jobs of its own run and environment.
+server kills the job's child at once; a child dies with its server. Once the Snakemake process that
+runs its jobs is gone, a server takes no new job and exits when its running jobs have ended (as
+jobs of their own would, they finish unless killed); it also exits after ``IDLE_SECONDS`` without a
+job. Servers are
+keyed by that Snakemake process, the host, the interpreter, its import path and the thread settings
+read at import, so a server only runs jobs of its own run and environment. A job that cannot reach
+one (:class:`~.channel.Unavailable`) runs in its own interpreter, as without the server.
 
 Jobs in a SLURM job (``SLURM_JOB_ID`` set) never use one: there each Snakemake process runs one
 job or a group's jobs, so a server would not be reused. ``PATCHWORKS_FORKSERVER=0`` turns it off.
@@ -22,7 +25,6 @@ job or a group's jobs, so a server would not be reused. ``PATCHWORKS_FORKSERVER=
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import selectors
 import signal
@@ -30,48 +32,53 @@ import socket
 import sys
 import time
 import traceback
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from ..segment import server as tile_server
+from . import channel, process
+from .channel import Unavailable
 
 IDLE_SECONDS = 60.0
 SWITCH = "PATCHWORKS_FORKSERVER"
 KEY_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
 PR_SET_PDEATHSIG = 1
+_starting: socket.socket | None = None  # this job's claim on starting the server: held until it exits
 
 
 def enabled() -> bool:
     """Whether this job may run in a fork server: off in SLURM jobs and with PATCHWORKS_FORKSERVER=0."""
-    return os.environ.get(SWITCH, "1") != "0" and "SLURM_JOB_ID" not in os.environ and sys.platform == "linux"
+    return os.environ.get(SWITCH, "1") != "0" and "SLURM_JOB_ID" not in os.environ
 
 
-def socket_path(watched: int) -> Path:
-    """The socket of the fork server for this job's Snakemake process and environment."""
-    key = [socket.gethostname(), watched, sys.executable, sys.path, [os.environ.get(k) for k in KEY_ENV]]
-    return tile_server.private_root() / f"fork-{tile_server.digest(key)}.sock"
+def server_key(watched: int) -> list[Any]:
+    """What a job shares with the fork server that may run it."""
+    return [socket.gethostname(), watched, sys.executable, sys.path, [os.environ.get(k) for k in KEY_ENV]]
 
 
-def delegate(argv: list[str]) -> int | None:
+def delegate(argv: list[str], config: dict[str, Any]) -> int | None:
     """Run the job ``argv`` in this run's fork server and return its exit status; None when there is
-    no server yet (then this job starts one, unless another job is starting it) and the job runs here."""
-    watched = tile_server.snakemake_pid()
-    path = socket_path(watched)
-    found = tile_server.connect(path)
+    no server yet (then this job starts one, unless another job is starting it) and the job runs here.
+    :class:`Unavailable` when no server can be used."""
+    if reason := channel.unsupported():
+        raise Unavailable(reason)
+    watched = process.snakemake_pid()
+    key = server_key(watched)
+    found = channel.connect(channel.address("fork", key), "the job fork server")
     if found is None:
-        start(path, watched)
+        start(key, watched, config)
         return None
-    conn, hello = found
+    conn, pid = found
     with conn:
         umask = os.umask(0o022)
         os.umask(umask)
-        env = {**os.environ, tile_server.SNAKEMAKE_PID: str(watched)}
-        tile_server.send(conn, {"argv": argv, "cwd": os.getcwd(), "env": env, "umask": umask}, fds=[0, 1, 2])
-        reply = tile_server.receive(conn)
+        channel.send(conn, {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask},
+                     fds=[0, 1, 2])
+        reply = channel.receive(conn)
     if reply is None:
-        print(f"patchworks: the job fork server (pid {hello['pid']}) died while it ran this job; its log: "
-              f"{log_path(path)}. Run the same command again (set {SWITCH}=0 to run jobs without it)",
-              file=sys.stderr)
+        print(f"patchworks: the job fork server (pid {pid}) died while it ran this job; its log: "
+              f"{log_file(config, watched)}. Run the same command again (set {SWITCH}=0 to run jobs without "
+              "it)", file=sys.stderr)
         return 1
     code = reply["exit"]
     if code < 0:
@@ -81,70 +88,61 @@ def delegate(argv: list[str]) -> int | None:
     return code
 
 
-def start(path: Path, watched: int) -> None:
-    """Start a server at ``path`` unless another job of this run is starting one (a lock it holds
-    until it ends); the server answers once its imports are done."""
-    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+def log_file(config: dict[str, Any], watched: int) -> Path:
+    return process.log_file(config, f"fork-{watched}")
+
+
+def start(key: list[Any], watched: int, config: dict[str, Any]) -> None:
+    """Start a server unless another job of this run is starting one (a claim it holds until it
+    ends); the server answers once its imports are done."""
+    global _starting
+    _starting = channel.bind(channel.address("fork-start", key))
+    if _starting is None:
         return
-    os.set_inheritable(fd, False)  # held until this job exits: the lock ends with it
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))}
-    tile_server.spawn([sys.executable, "-m", __name__, str(path), str(watched), str(IDLE_SECONDS)], env,
-                      log_path(path))
-
-
-def log_path(path: Path) -> Path:
-    return path.with_suffix(".log")
+    log = log_file(config, watched)
+    name = channel.address("fork", key)[1:]  # without its leading NUL
+    command = [sys.executable, "-m", __name__, name, str(watched), str(IDLE_SECONDS), str(log)]
+    process.spawn(command, process.job_env(), log)
 
 
 # ---------------------------------------------------------------- the server process
 
 
-def serve(path: Path, watched: int, idle: float) -> None:
+def serve(name: str, watched: int, idle: float, log: Path) -> None:
     """Import what jobs share, then fork a child per job until process ``watched`` (Snakemake) is gone
-    or ``idle`` seconds pass without a job."""
+    or ``idle`` seconds pass without a job; then remove its ``log``: all went well."""
     import numpy  # noqa: F401  what every job but a served stage job imports
     import zarr  # noqa: F401
 
-    from . import rule, steps  # noqa: F401
+    from ..pipeline import rule, steps  # noqa: F401
 
-    if tile_server.connect(path) is not None:  # a server started by another job answers already
+    listener = channel.bind(name, backlog=64)
+    if listener is None:  # a server started by another job listens already
         return
-    path.unlink(missing_ok=True)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    inode = os.stat(path).st_ino
-    listener.listen(64)
-    print(f"job fork server pid {os.getpid()}: listening on {path} for Snakemake pid {watched}", flush=True)
+    watch = process.Watch(watched)
+    if watch.gone():
+        return
+    print(f"job fork server pid {os.getpid()}: listening for Snakemake pid {watched}", flush=True)
     wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)  # SIGCHLD wakes the selector
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ, "accept")
     selector.register(wake_read, selectors.EVENT_READ, "exited")
-    jobs: dict[int, socket.socket] = {}  # a forked job's pid -> its job's connection
-    ran, last = 0, time.monotonic()
+    selector.register(watch, selectors.EVENT_READ, "watched")
+    jobs: dict[int, Connection] = {}  # a forked job's pid -> its job's connection
+    ran, last, ending = 0, time.monotonic(), False
     while True:
-        events = selector.select(tile_server.POLL_SECONDS)
-        if not events:
-            if not tile_server.alive(watched):
-                print(f"job fork server pid {os.getpid()}: its Snakemake (pid {watched}) is gone, exiting "
-                      f"after {ran} job(s)", flush=True)
-                break
-            if not jobs and time.monotonic() - last > idle:
-                print(f"job fork server pid {os.getpid()}: idle for {idle:.0f} s, exiting after {ran} job(s)",
-                      flush=True)
-                break
+        events = selector.select(None if jobs or ending else max(0.0, last + idle - time.monotonic()))
         for key, _ in events:
             if key.data == "accept":
                 with contextlib.suppress(OSError):  # a job gone before it was forked: nothing to do
-                    pid, conn = fork_job(listener, [selector, wake_read, wake_write, *jobs.values()])
-                    jobs[pid] = conn
-                    selector.register(conn, selectors.EVENT_READ, pid)
-                    ran += 1
+                    found = fork_job(listener, [selector, watch, wake_read, wake_write, *jobs.values()])
+                    if found is not None:
+                        pid, conn = found
+                        jobs[pid] = conn
+                        selector.register(conn, selectors.EVENT_READ, pid)
+                        ran += 1
             elif key.data == "exited":  # children ended: each one's status to its job
                 with contextlib.suppress(OSError):
                     while os.read(wake_read, 4096):
@@ -154,18 +152,27 @@ def serve(path: Path, watched: int, idle: float) -> None:
                         with contextlib.suppress(KeyError):  # unless its job was gone before
                             selector.unregister(conn)
                         with conn, contextlib.suppress(OSError):
-                            tile_server.send(conn, {"exit": code, "pid": pid})
+                            conn.send({"exit": code, "pid": pid})
                 last = time.monotonic()
-            else:  # a job's connection closed before its child ended: the job was killed
+            elif key.data != "watched":  # a job's connection closed before its child ended: it was killed
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(key.data, signal.SIGKILL)  # reaped as any other
                 selector.unregister(key.fileobj)
+        if not ending and watch.gone():  # no new jobs; those running finish, as jobs of their own would
+            ending = True
+            selector.unregister(listener)
+            selector.unregister(watch)
+        if ending and not jobs:
+            print(f"job fork server pid {os.getpid()}: its Snakemake (pid {watched}) is gone, exiting "
+                  f"after {ran} job(s)", flush=True)
+            break
+        if not events and not jobs:
+            print(f"job fork server pid {os.getpid()}: idle for {idle:.0f} s, exiting after {ran} job(s)",
+                  flush=True)
+            break
     selector.close()
-    with contextlib.suppress(OSError):  # unless a newer server replaced it
-        if os.stat(path).st_ino == inode:
-            for done in (path, Path(f"{path}.lock"), log_path(path)):  # the log, too: all went well
-                done.unlink()
     listener.close()
+    log.unlink(missing_ok=True)
 
 
 def reap() -> list[tuple[int, int]]:
@@ -177,17 +184,16 @@ def reap() -> list[tuple[int, int]]:
     return ended
 
 
-def fork_job(listener: socket.socket, held: list[Any]) -> tuple[int, socket.socket]:
-    """Accept a job and fork its child, which closes ``held`` (the server's sockets, pipes and
-    selector); the child's pid and the job's connection."""
-    conn, _ = listener.accept()
-    conn.settimeout(10.0)
-    tile_server.send(conn, {"pid": os.getpid()})
-    message, fds = tile_server.receive_fds(conn, 3)  # the job's command and its streams
+def fork_job(listener: socket.socket, held: list[Any]) -> tuple[int, Connection] | None:
+    """Accept a job and fork its child, which closes ``held`` (the server's sockets, pipes, watch and
+    selector); the child's pid and the job's connection, None for a connection refused or cut short."""
+    conn = channel.accept(listener)
+    if conn is None:
+        return None
+    message, fds = channel.receive_fds(conn, 3, channel.ANSWER_SECONDS)  # the job's command and streams
     if message is None:
         conn.close()
-        raise OSError("the job's request was cut short")
-    conn.settimeout(None)
+        return None
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -221,7 +227,7 @@ def run_job(message: dict[str, Any], fds: list[int]) -> None:
         os.environ.clear()
         os.environ.update(message["env"])
         sys.argv = [sys.argv[0], *message["argv"]]
-        from . import rule
+        from ..pipeline import rule
 
         rule.FORKED_BY = os.getppid()
         rule.main(message["argv"])
@@ -237,7 +243,7 @@ def run_job(message: dict[str, Any], fds: list[int]) -> None:
         os._exit(code)
 
 
-if __name__ == "__main__":  # through the package (python -m patchworks.pipeline.forkserver)
-    from patchworks.pipeline import forkserver as here
+if __name__ == "__main__":  # through the package (python -m patchworks.servers.fork NAME PID IDLE LOG)
+    from patchworks.servers import fork as here
 
-    here.serve(Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]))
+    here.serve("\0" + sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), Path(sys.argv[4]))
