@@ -188,6 +188,13 @@ def test_tile_labels_number_objects_as_scipy_does(ndim: int, data: st.DataObject
     np.testing.assert_array_equal(label_above(image, value, connectivity), expected)
 
 
+@pytest.mark.parametrize("value", [-1, -0.5, 0, 0.5, 1])
+def test_mask_is_thresholded_as_its_values_0_and_1(value: float) -> None:
+    """A bool image's voxels are 0 and 1 to any threshold (not the threshold cast to bool: 0.5 is True)."""
+    mask = np.array([[True, False, True], [False, False, True]])
+    np.testing.assert_array_equal(label_above(mask, value, 1) > 0, mask.astype(np.uint8) > value)
+
+
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), value=st.integers(0, 100), dtype=st.sampled_from(["uint8", "uint16"]))
 def test_small_output_dtype_holds_ids_or_stops(seed: int, value: int, dtype: str) -> None:

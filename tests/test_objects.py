@@ -32,6 +32,25 @@ from patchworks.pipeline import local
 from patchworks.pipeline.config import validate_config
 
 PROPERTIES = ("label", "area", "centroid", "bbox", "intensity_mean", "intensity_min", "intensity_max")
+KINDS = ("bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float16",
+         "float32", "float64")
+#: Every type an image can have, in both byte orders (one-byte types have none).
+DTYPES = list(dict.fromkeys(np.dtype(kind).newbyteorder(order) for kind in KINDS for order in "<>"))
+
+
+def image_of(field: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``field`` (values 0..1) as an image of ``dtype``: a mask of its upper half (bool), else spread
+    over -100..1000 (signed and float types: negative values too) or 1..1000, within the type."""
+    if dtype.kind == "b":
+        return field > 0.5
+    low = 1 if dtype.kind == "u" else -100
+    high = min(1000, np.iinfo(dtype).max) if dtype.kind in "iu" else 1000
+    return (low + field * (high - low)).astype(dtype)
+
+
+def threshold_of(image: np.ndarray, quantile: float) -> float:
+    """A threshold that leaves part of ``image`` above it: 0 for a mask."""
+    return 0 if image.dtype.kind == "b" else float(np.quantile(image, quantile))
 
 
 @st.composite
@@ -44,19 +63,19 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     field = ndimage.gaussian_filter(rng.random(shape), draw(st.sampled_from([0.0, 1.0, 2.0])))
     field = (field - field.min()) / max(np.ptp(field), 1e-12)
-    dtype = draw(st.sampled_from([np.uint16, np.float32]))
-    image = (1 + field * 999).astype(dtype)
+    dtype = draw(st.sampled_from(DTYPES))
+    image = image_of(field, dtype)
     channels = draw(st.integers(1, 2)) if ndim == 2 else 1
     channel = draw(st.integers(0, channels - 1))
     axes = ("cyx" if draw(st.booleans()) or channels > 1 else "yx") if ndim == 2 else "zyx"
     data = image
     if axes.startswith("c"):
-        data = np.stack([image if c == channel else rng.integers(0, 1000, shape).astype(dtype)
+        data = np.stack([image if c == channel else image_of(rng.random(shape), dtype)
                          for c in range(channels)])
     scale = tuple(draw(st.sampled_from([0.25, 0.5, 1.0, 2.0])) for _ in range(ndim))
     return {"image": image, "data": data, "axes": axes, "channel": channel, "tile": tile,
             "overlap": [draw(st.integers(0, min(t - 1, 2))) for t in tile],
-            "value": float(np.quantile(image, draw(st.floats(0.3, 0.9)))),
+            "value": threshold_of(image, draw(st.floats(0.3, 0.9))),
             "connectivity": draw(st.integers(1, ndim)), "scale": scale,
             "version": draw(st.sampled_from(["0.4", "0.5"]))}
 
@@ -95,9 +114,11 @@ def tiles_spanned(labels: np.ndarray, tile: list[int], n: int) -> list[list[int]
 
 def assert_table_matches(table: Any, labels: np.ndarray, image: np.ndarray, scale: tuple[float, ...],
                          tile: list[int]) -> None:
-    """One row per label of ``labels``, each equal to regionprops of the whole label image."""
+    """One row per label of ``labels``, each equal to regionprops of the whole label image (over the
+    intensities as float64: its float16 means would be float16's); intensity min/max in the image's type
+    in native byte order (a mask's as 0/1, uint8)."""
     names = "zyx"[-labels.ndim:]
-    ref = regionprops_table(labels, image, properties=PROPERTIES)
+    ref = regionprops_table(labels, image.astype(np.float64), properties=PROPERTIES)
     n = int(labels.max())
     np.testing.assert_array_equal(table["label"], np.arange(1, n + 1))
     np.testing.assert_array_equal(table["label"], ref["label"])
@@ -110,6 +131,8 @@ def assert_table_matches(table: Any, labels: np.ndarray, image: np.ndarray, scal
     np.testing.assert_allclose(table["intensity_mean"], ref["intensity_mean"], rtol=1e-6)
     np.testing.assert_array_equal(table["intensity_min"], ref["intensity_min"])
     np.testing.assert_array_equal(table["intensity_max"], ref["intensity_max"])
+    measured = np.dtype(np.uint8) if image.dtype.kind == "b" else image.dtype.newbyteorder("=")
+    assert table["intensity_min"].dtype == table["intensity_max"].dtype == measured
     assert [list(t) for t in table["tiles"]] == tiles_spanned(labels, tile, n)
 
 
@@ -148,6 +171,26 @@ def test_size_filter_equals_filtering_whole_image_objects(case: dict[str, Any], 
     assert_same_labels(expected, labels)
     assert summary["objects"] == len(kept) and summary["filtered_out"] == n - len(kept)
     assert_table_matches(table, labels, case["image"], case["scale"], case["tile"])
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=[d.str for d in DTYPES])
+def test_table_of_every_image_type_and_byte_order(tmp_path: Path, dtype: np.dtype, version: str) -> None:
+    """A mask, signed (negative values too), unsigned and float images, little- and big-endian in zarr
+    v2 (the array's dtype) and v3 (the bytes codec): whole-image labels and table, in native types."""
+    rng = np.random.default_rng(11)
+    field = ndimage.gaussian_filter(rng.random((13, 17)), 1.0)
+    image = image_of((field - field.min()) / np.ptp(field), dtype)
+    case = {"image": image, "data": image, "axes": "yx", "channel": 0, "tile": [5, 6], "overlap": [1, 1],
+            "value": threshold_of(image, 0.6), "connectivity": 2, "scale": (0.5, 2.0), "version": version}
+    labels, table, plan = run(tmp_path, case)
+    if dtype.byteorder == ">":  # stored big-endian: zarr v2 says so in its dtype, v3 in its bytes codec
+        array = plan.source().array
+        assert array.dtype == dtype if version == "0.4" else array.serializer.endian.value == "big"
+    ref, n = reference(image, case["value"], 2)
+    assert n > 1
+    assert_same_labels(ref, labels)
+    assert_table_matches(table, labels, image, case["scale"], case["tile"])
 
 
 def test_filter_fragment_judged_by_its_whole_volume(tmp_path: Path) -> None:

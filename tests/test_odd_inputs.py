@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import zarr
 from runs import JOB_LINE, REPO, RUN_DIR, listed_labels, snakemake, succeeded, tree_digest, write_config
@@ -312,3 +313,39 @@ def test_misaligned_tiles_name_the_axis_and_a_fix_that_is_accepted(tmp_path: Pat
     config.update({"output": {"store": str(tmp_path / "labels.zarr")}, "pyramid": {"levels": 2}})
     succeeded(snakemake(write_config(tmp_path, config)))
     assert same_partition(labels_of(tmp_path / "labels.zarr"), ndimage.label(image > value)[0])
+
+
+# a mask (bool) and a big-endian image ---------------------------------------------------------------
+@pytest.mark.parametrize(("dtype", "value"), [("bool", 0), (">u2", "otsu")])
+def test_masks_and_big_endian_images_run_every_step(tmp_path: Path, dtype: str, value: int | str) -> None:
+    """A mask (bool, threshold 0) and a big-endian image (zarr v2 '>u2', as some converters write,
+    Otsu's threshold) run every job, the report's figures included: the labels equal whole-image
+    labelling, the table's intensities are numbers in native byte order (a mask's 0/1, uint8). Otsu's
+    threshold of a mask (here the empty threshold) is 0: its all-False tile is skipped."""
+    field = ndimage.gaussian_filter(np.random.default_rng(8).random((30, 40)), 1.5)
+    field = (field - field.min()) / np.ptp(field)
+    image = field > 0.6 if dtype == "bool" else (field * 1000).astype(dtype)
+    if dtype == "bool":
+        image[:15, :20] = False  # tile 0
+    store = tmp_path / "image.ome.zarr"
+    write_image(store, image, "yx", version="0.4", chunks=(10, 10))
+    assert zarr.open_array(str(store / "0"), mode="r").dtype == image.dtype
+    config = config_for(tmp_path, store, [15, 20], {"name": "threshold", "threshold": {"value": value}},
+                        connectivity=2)
+    config["tiling"].update({"skip_empty": True, "empty_threshold": "otsu"})
+    succeeded(snakemake(write_config(tmp_path, config)))
+    work = tmp_path / "work" / "labels"
+    otsu = json.loads((work / "threshold.json").read_text())["value"]
+    assert otsu == (0 if dtype == "bool" else float(threshold_otsu(image.astype(np.uint16))))
+    assert json.loads((work / "stage" / "0.json").read_text())["skipped"] == (dtype == "bool")
+    reference, n = ndimage.label(image > (otsu if value == "otsu" else value), np.ones((3, 3)))
+    labels = labels_of(store)
+    assert n > 3 and same_partition(labels, reference)
+    table = pq.read_table(store / "labels" / "labels" / "objects.parquet").to_pandas()
+    measured = np.uint8 if dtype == "bool" else np.uint16
+    assert table["intensity_min"].dtype == table["intensity_max"].dtype == measured
+    values, index = image.astype(np.float64), np.arange(1, n + 1)
+    np.testing.assert_array_equal(table["intensity_min"], ndimage.minimum(values, labels, index))
+    np.testing.assert_array_equal(table["intensity_max"], ndimage.maximum(values, labels, index))
+    np.testing.assert_allclose(table["intensity_mean"], ndimage.mean(values, labels, index), rtol=1e-12)
+    assert (work / "report" / "overview.png").stat().st_size > 0

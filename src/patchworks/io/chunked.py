@@ -65,9 +65,11 @@ def read(array: zarr.Array, sel: Selection, budget: int = BUDGET_BYTES) -> np.nd
 
 
 def canonical(dtype: np.dtype) -> np.dtype:
-    """``dtype`` as numpy spells it itself: zarr's little-endian dtypes say "<" explicitly, which sends
-    numpy's ``ufunc.at`` down a generic path, 20x slower for ``np.minimum.at``."""
-    return np.dtype(dtype.str)
+    """``dtype`` in native byte order, as numpy spells it itself: a big-endian array's values (zarr v2
+    stores may hold them) are swapped on reading, which pyarrow and compiled extensions need, and
+    zarr's little-endian dtypes say "<" explicitly, which sends numpy's ``ufunc.at`` down a generic
+    path, 20x slower for ``np.minimum.at``."""
+    return dtype.newbyteorder("=")
 
 
 def write(array: zarr.Array, sel: Selection, data: np.ndarray, budget: int = BUDGET_BYTES) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.codecs import BytesCodec
 
 
 def write_image(
@@ -22,7 +23,8 @@ def write_image(
 ) -> None:
     """Write ``data`` (axes named by the letters of ``axes``, e.g. ``"czyx"``) as an NGFF image.
 
-    Lower levels halve y and x by block means. ``version`` 0.4 writes zarr v2, 0.5 zarr v3.
+    Lower levels halve y and x by block means. ``version`` 0.4 writes zarr v2, 0.5 zarr v3. Big-endian
+    ``data`` is stored big-endian: zarr v2 says so in the array's dtype, v3 in its bytes codec.
     The whole array is held in memory: this is for demo data and tests, not for big images.
     """
     path = Path(path)
@@ -35,6 +37,8 @@ def write_image(
     level_data = data
     for level in range(levels):
         kwargs: dict[str, Any] = {"dimension_names": list(axes)} if fmt == 3 else {}
+        if fmt == 3 and level_data.dtype.byteorder == ">":
+            kwargs["serializer"] = BytesCodec(endian="big")
         arr = group.create_array(
             str(level), shape=level_data.shape, dtype=level_data.dtype,
             chunks=tuple(min(c, s) for c, s in zip(chunks or level_data.shape, level_data.shape)),

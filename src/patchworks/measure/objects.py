@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..merge.table import RelabelTable
-from .tile import TileMeasures, extremes
+from .tile import TileMeasures, extremes, measured_dtype
 
 
 def merged_voxels(table: RelabelTable, measure_files: Sequence[str | Path]) -> np.ndarray:
@@ -61,12 +61,14 @@ class Geometry:
 
 def combine(table: RelabelTable, measure_files: Sequence[str | Path], dtype: np.dtype
             ) -> dict[str, np.ndarray]:
-    """Per final object 1..N: voxels, coordinate sums, bounding box, intensity sum/min/max, tiles."""
+    """Per final object 1..N: voxels, coordinate sums, bounding box, intensity sum/min/max (of an
+    image of ``dtype``), tiles."""
     n = table.n_objects + 1
     acc: dict[str, np.ndarray] = {}
     first_tile = np.full(n, -1, np.int32)
     extra_ids, extra_tiles = [], []
-    top, bottom = extremes(np.dtype(dtype))
+    dtype = measured_dtype(np.dtype(dtype))
+    top, bottom = extremes(dtype)
     for tile, path in enumerate(measure_files):
         part = TileMeasures.load(path)
         if not acc:

@@ -30,7 +30,7 @@ class TileMeasures:
     local_start: np.ndarray  # (ndim, n) inclusive
     local_stop: np.ndarray  # (ndim, n) exclusive
     intensity_sum: np.ndarray  # (n,) float64
-    intensity_min: np.ndarray  # (n,) the image's dtype
+    intensity_min: np.ndarray  # (n,) the image's dtype (a mask's: uint8, see measured_dtype)
     intensity_max: np.ndarray  # (n,)
 
     @property
@@ -61,6 +61,11 @@ class TileMeasures:
             return cls(**{f.name: data[f.name] for f in fields(cls)})
 
 
+def measured_dtype(dtype: np.dtype) -> np.dtype:
+    """The type of the intensities as measured: the image's; a mask's (bool) as its values 0/1, uint8."""
+    return np.dtype(np.uint8) if dtype.kind == "b" else dtype
+
+
 def extremes(dtype: np.dtype) -> tuple[np.generic, np.generic]:
     info = np.finfo(dtype) if dtype.kind == "f" else np.iinfo(dtype)
     top, bottom = (np.inf, -np.inf) if dtype.kind == "f" else (info.max, info.min)
@@ -78,6 +83,7 @@ def measure_tile(labels: np.ndarray, intensity: np.ndarray, origin: tuple[int, .
     if labels.shape != intensity.shape:
         raise ValueError(f"labels {labels.shape} and intensity {intensity.shape} differ in shape")
     n, ndim = (int(labels.max()) if labels.size else 0), labels.ndim
+    intensity = intensity.view(measured_dtype(intensity.dtype))
     dtype = intensity.dtype
     place = np.min_scalar_type(max(labels.shape, default=0))  # every coordinate, and one past the last
     count = np.zeros(n + 1, np.int64)

@@ -54,6 +54,8 @@ def sample(source: ImageSource, max_voxels: int, padding: float | str | None = "
         part = source.read(region).ravel()
         (padded if pad is not None and np.all(part == pad) else kept).append(part)
     values = np.concatenate(kept or padded)
+    if values.dtype.kind == "b":  # a mask: its values 0 and 1, which Otsu and percentiles take
+        values = values.view(np.uint8)
     if np.issubdtype(values.dtype, np.floating):
         values = values[np.isfinite(values)]
     if values.size == 0:

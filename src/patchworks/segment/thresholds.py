@@ -40,7 +40,10 @@ def _integer_bound(value: Threshold, dtype: np.dtype) -> int | None:
 
 def above(data: np.ndarray, value: Threshold) -> np.ndarray:
     """``data > value`` in the type of ``data``: exactly for integer images; for float images as
-    numpy compares an array with a Python float (the threshold rounded to the image's float type)."""
+    numpy compares an array with a Python float (the threshold rounded to the image's float type); a
+    mask (bool) as its values 0 and 1."""
+    if data.dtype.kind == "b":
+        data = data.view(np.uint8)
     if np.issubdtype(data.dtype, np.integer):
         bound = _integer_bound(value, data.dtype)
         if bound is None:
