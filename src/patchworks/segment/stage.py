@@ -25,8 +25,7 @@ logger = logging.getLogger(__name__)
 
 def describe_tile(grid: TileGrid, tile: int) -> str:
     """A tile's number, grid position and voxel region, for messages."""
-    region = ", ".join(f"{s.start}:{s.stop}" for s in grid.core(tile))
-    return f"tile {tile} (grid index {grid.index(tile)}, region [{region}])"
+    return str(grid.tile(tile))
 
 
 def check_labels(labels: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
@@ -80,25 +79,25 @@ def stage_tile(
     reach = getattr(fn, "reach", None)
     if reach is not None and not bands_file:  # the iou stitch needs the prediction in the overlap
         grid = replace(grid, overlap=tuple(min(o, reach) for o in grid.overlap))
-    region = grid.halo(tile)
-    block = read_block(source, region, getattr(fn, "extra_channels", ()))
+    t = grid.tile(tile)  # after the reach cut: it sets the halo
+    block = read_block(source, t.halo, getattr(fn, "extra_channels", ()))
     spatial = block.shape[:grid.ndim]
-    logger.info("%s: block (tile with halo) of shape %s", describe_tile(grid, tile), block.shape)
+    logger.info("%s: block (tile with halo) of shape %s", t, block.shape)
     t1 = time.perf_counter()
-    core = grid.core_within_halo(tile)
+    core = t.core_in_halo
     skipped = empty_threshold is not None and is_empty(block, empty_threshold)
     bands: dict[str, np.ndarray] = {}
     if skipped:
         labels = np.zeros(tuple(s.stop - s.start for s in core), dtype=np.uint32)
     else:
-        where = describe_tile(grid, tile)
+        where = str(t)
         try:
             result = fn(block)
         except Exception as err:
             raise MethodError(f"{where}: the method raised {type(err).__name__}: {err}") from err
         full = check_labels(result, spatial, where)
         del result
-        if getattr(fn, "sequential", False) and region == grid.core(tile):
+        if getattr(fn, "sequential", False) and t.halo == t.core:
             labels = full  # the block is the tile (no band beyond it), numbered 1..n already
         else:
             labels = np.ascontiguousarray(full[core])
@@ -112,12 +111,12 @@ def stage_tile(
     t2 = time.perf_counter()
     if measures_file:  # memory: the block, the core's labels and the measurement's slabs
         channel = (0,) * (block.ndim - grid.ndim)  # extra channels stack on a last axis: the first
-        values = intensity.read(grid.core(tile)) if intensity else block[core + channel]
-        measure_tile(labels, values, tuple(s.start for s in grid.core(tile))).save(measures_file)
+        values = intensity.read(t.core) if intensity else block[core + channel]
+        measure_tile(labels, values, tuple(s.start for s in t.core)).save(measures_file)
         del values  # a view of the block: it would keep the block through the write
     del block
     t3 = time.perf_counter()
-    chunked.write(stage, grid.core(tile), labels)
+    chunked.write(stage, t.core, labels)
     if planes_file:
         save_boundary_planes(planes_file, labels)
     if bands_file:

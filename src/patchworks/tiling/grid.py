@@ -13,6 +13,21 @@ Slices = tuple[slice, ...]
 
 
 @dataclass(frozen=True)
+class Tile:
+    """One tile of a :class:`TileGrid`, its geometry computed once (:meth:`TileGrid.tile`)."""
+
+    number: int  # flat (C-order) tile number
+    index: tuple[int, ...]  # grid coordinates
+    core: Slices  # the voxels it owns
+    halo: Slices  # the core grown by the overlap on every side, clipped at the image border
+    core_in_halo: Slices  # where the core lies inside the array read with ``halo``
+
+    def __str__(self) -> str:
+        region = ", ".join(f"{s.start}:{s.stop}" for s in self.core)
+        return f"tile {self.number} (grid index {self.index}, region [{region}])"
+
+
+@dataclass(frozen=True)
 class TileGrid:
     """A regular grid of tiles over an image of ``shape``; the last tile per axis may be short."""
 
@@ -50,26 +65,30 @@ class TileGrid:
         """Flat (C-order) tile number of grid coordinates ``index``."""
         return int(np.ravel_multi_index(index, self.counts))
 
+    def tile(self, number: int) -> Tile:
+        """The geometry of the flat (C-order) tile number ``number``."""
+        index = self.index(number)
+        core = tuple(
+            slice(i * t, min((i + 1) * t, s)) for i, t, s in zip(index, self.tile_shape, self.shape)
+        )
+        halo = tuple(
+            slice(max(c.start - o, 0), min(c.stop + o, s))
+            for c, o, s in zip(core, self.overlap, self.shape)
+        )
+        core_in_halo = tuple(slice(c.start - h.start, c.stop - h.start) for c, h in zip(core, halo))
+        return Tile(number, index, core, halo, core_in_halo)
+
     def core(self, tile: int) -> Slices:
         """The voxels a tile owns."""
-        return tuple(
-            slice(i * t, min((i + 1) * t, s))
-            for i, t, s in zip(self.index(tile), self.tile_shape, self.shape)
-        )
+        return self.tile(tile).core
 
     def halo(self, tile: int) -> Slices:
         """The tile's core grown by the overlap on every side, clipped at the image border."""
-        return tuple(
-            slice(max(c.start - o, 0), min(c.stop + o, s))
-            for c, o, s in zip(self.core(tile), self.overlap, self.shape)
-        )
+        return self.tile(tile).halo
 
     def core_within_halo(self, tile: int) -> Slices:
         """Where the core lies inside the array read with :meth:`halo`."""
-        return tuple(
-            slice(c.start - h.start, c.stop - h.start)
-            for c, h in zip(self.core(tile), self.halo(tile))
-        )
+        return self.tile(tile).core_in_halo
 
     def faces(self) -> list[tuple[int, int]]:
         """Every ``(tile, axis)`` whose tile has a neighbour on the + side of ``axis``."""
