@@ -43,12 +43,12 @@ def merge(config_file: str, workers: int) -> dict:
     tasks = Tasks(workers)
     tasks.map(steps.faces, [(config, t, a, plan.face_file(t, a)) for t, a in plan.grid.faces()], "faces")
     t1 = time.perf_counter()
-    steps.cc(config, plan.path("cc.json"))
-    steps.label_image(config, plan.path("label_image.json"))
-    steps.pyramid(config, plan.path("pyramid.json"))
+    steps.cc(config, plan.paths.cc)
+    steps.label_image(config, plan.paths.label_image)
+    steps.pyramid(config, plan.paths.pyramid)
     t2 = time.perf_counter()
-    tasks.map(steps.relabel, [(config, t, plan.relabel_record(t)) for t in tiles], "relabel")
-    steps.publish(config, plan.path("published.json"))
+    tasks.map(steps.relabel, [(config, t, plan.paths.relabel_record(t)) for t in tiles], "relabel")
+    steps.publish(config, plan.paths.published)
     t3 = time.perf_counter()
     return {"seconds": t3 - t0, "faces": t1 - t0, "cc": t2 - t1, "relabel + pyramid": t3 - t2}
 
@@ -58,7 +58,7 @@ def table(config_file: str) -> dict:
 
     config, plan = _load(config_file)
     t0 = time.perf_counter()
-    steps.measure(config, plan.objects_file, plan.seams_file)
+    steps.measure(config, plan.paths.objects, plan.paths.seams)
     return {"seconds": time.perf_counter() - t0}
 
 

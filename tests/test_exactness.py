@@ -138,7 +138,7 @@ def test_threshold_labels_equal_scipy(case: dict[str, Any]) -> None:
             tile=case["tile"], overlap=case["overlap"], version=case["version"], channel=case["channel"],
             chunks=case["chunks"], tiling=case["tiling"],
         )
-        assert atomic.read_json(plan.path("published.json"))["objects"] == n
+        assert atomic.read_json(plan.paths.published)["objects"] == n
     assert_same_labels(ref, ours)
 
 

@@ -95,9 +95,9 @@ def run(root: Path, case: dict[str, Any], **more: Any) -> tuple[np.ndarray, Any,
         "pyramid": {"levels": 1},
         **more,
     })
-    published = atomic.read_json(plan.path("published.json"))
+    published = atomic.read_json(plan.paths.published)
     assert Path(published["table"]) == plan.label.table_path
-    assert os.path.samefile(published["table"], plan.objects_file)  # one file system: linked, not copied
+    assert os.path.samefile(published["table"], plan.paths.objects)  # one file system: linked, not copied
     table = pq.read_table(published["table"]).to_pandas()
     return np.asarray(plan.label.array(0, mode="r")[...]), table, plan
 
@@ -167,7 +167,7 @@ def test_size_filter_equals_filtering_whole_image_objects(case: dict[str, Any], 
     expected = relabel_sequential(np.where(np.isin(ref, kept), ref, 0))[0]
     with tempfile.TemporaryDirectory() as tmp:
         labels, table, plan = run(Path(tmp), case, filter=bounds)
-        summary = atomic.read_json(plan.path("cc.json"))
+        summary = atomic.read_json(plan.paths.cc)
     assert_same_labels(expected, labels)
     assert summary["objects"] == len(kept) and summary["filtered_out"] == n - len(kept)
     assert_table_matches(table, labels, case["image"], case["scale"], case["tile"])

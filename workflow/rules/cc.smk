@@ -6,7 +6,7 @@ rule cc:
         stage=lambda w: plan.stage_records(),
         faces=lambda w: plan.face_files(),
     output:
-        plan.path("cc.json"),
+        paths.cc,
     params:
         dtype=config["output"]["dtype"],
         filter=config["filter"],

@@ -10,6 +10,7 @@ from patchworks.pipeline.rule import export_config
 from patchworks.servers.process import announce_snakemake
 
 plan = Plan(config)
+paths = plan.paths  # every file of the run (patchworks.layout)
 try:
     plan.validate()
     export_config(config)  # for the jobs: see the JOB command below
@@ -40,4 +41,4 @@ MODEL_ENV = {
 
 
 def log(name):
-    return plan.path("logs", name + ".log")
+    return paths.log(name)

@@ -11,7 +11,7 @@ if plan.conversion:
         input:
             config["input"]["store"],
         output:
-            plan.path("convert_init.json"),
+            paths.convert_init,
         params:
             source=plan.conversion.fingerprint(),  # size + mtime: a changed file converts again
             convert=config["convert"],
@@ -25,9 +25,9 @@ if plan.conversion:
     rule convert:
         """Copy one slab of tiles from the file into level 0 (its own chunks)."""
         input:
-            plan.path("convert_init.json"),
+            paths.convert_init,
         output:
-            plan.path("convert", "{region}.json"),
+            paths.convert_region("{region}"),
         log:
             log("convert/{region}"),
         wildcard_constraints:
@@ -40,8 +40,8 @@ if plan.conversion:
     rule convert_finish:
         """Build the image pyramid (y/x halved, z kept) from level 0 on disk; write the NGFF metadata."""
         input:
-            init=plan.path("convert_init.json"),
-            regions=expand(plan.path("convert", "{region}.json"), region=REGIONS),
+            init=paths.convert_init,
+            regions=expand(paths.convert_region("{region}"), region=REGIONS),
         output:
             plan.input_marker,
         log:

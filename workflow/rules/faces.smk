@@ -3,10 +3,10 @@
 # input function costs Snakemake far more per job). Touch stitching at connectivity > 1 reads the
 # neighbours its widened plane reaches, too.
 FACE_STAGES = (
-    [plan.stage_record("{tile}"), plan.stage_record("{neighbour}")]
+    [paths.stage_record("{tile}"), paths.stage_record("{neighbour}")]
     if plan.faces_read_two_tiles
     else lambda w: [
-        plan.stage_record(t)
+        paths.stage_record(t)
         for t in plan.face_tiles(int(w.tile), plan.grid.face_axis(int(w.tile), int(w.neighbour)))
     ]
 )
@@ -17,7 +17,7 @@ rule faces:
     input:
         FACE_STAGES,
     output:
-        plan.path("faces", "{tile}-{neighbour}.npy"),
+        paths.face("{tile}", "{neighbour}"),
     params:
         connectivity=config["connectivity"],
         stitch=config["stitch"] | {"mode": plan.stitch},

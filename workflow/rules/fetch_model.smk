@@ -6,7 +6,7 @@ localrules:
 rule fetch_model:
     """Download the named model's weights into the method's cache, before any GPU job starts."""
     output:
-        plan.path("model.json"),
+        paths.model,
     params:
         method=plan.method_params,
     log:

@@ -1,11 +1,11 @@
-FIGURES = plan.figure_files
+FIGURES = paths.report_files
 
 
 rule figures:
     """The report's pictures of the result, the seam check and the run's config."""
     input:
-        plan.path("published.json"),
-        plan.seams_file,
+        paths.published,
+        paths.seams,
     output:
         overview=report(FIGURES["overview"], caption="../report/overview.rst", category="Result"),
         tiles=report(FIGURES["tiles"], caption="../report/tiles.rst", category="Result"),

@@ -9,9 +9,9 @@ localrules:
 rule label_image:
     """Claim the output location and (re)create level 0 of the label image, unlisted."""
     input:
-        plan.path("cc.json"),
+        paths.cc,
     output:
-        plan.path("label_image.json"),
+        paths.label_image,
     params:
         dtype=config["output"]["dtype"],
         store=config["output"]["store"],

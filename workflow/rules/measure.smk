@@ -2,10 +2,10 @@ rule measure:
     """The object table: every tile's partial measurements (stage) combined through the relabel table;
     its seam check."""
     input:
-        plan.path("cc.json"),
+        paths.cc,
     output:
-        table=plan.objects_file,
-        seams=plan.seams_file,
+        table=paths.objects,
+        seams=paths.seams,
     log:
         log("measure"),
     conda:

@@ -1,9 +1,9 @@
 rule normalization:
     """The image's intensity percentiles, once, from a bounded sample: every tile is scaled alike."""
     input:
-        plan.path("prepare.json"),
+        paths.prepare,
     output:
-        plan.path("normalization.json"),
+        paths.normalization,
     params:
         statistics=config["statistics"],
     log:

@@ -8,7 +8,7 @@ rule prepare:
     input:
         plan.input_marker,
     output:
-        plan.path("prepare.json"),
+        paths.prepare,
     params:
         input=config["input"],
         tile_shape=list(plan.grid.tile_shape),

@@ -6,11 +6,11 @@ localrules:
 rule publish:
     """Place the object table beside the labels, write the NGFF metadata and list the label image."""
     input:
-        cc=plan.path("cc.json"),
-        objects=plan.objects_file,
+        cc=paths.cc,
+        objects=paths.objects,
         tiles=lambda w: plan.relabel_records(),  # a function: see cc
     output:
-        plan.path("published.json"),
+        paths.published,
     log:
         log("publish"),
     conda:

@@ -6,9 +6,9 @@ localrules:
 rule pyramid:
     """Create the empty lower levels of the label pyramid; each relabel job fills its tile's share."""
     input:
-        plan.path("label_image.json"),
+        paths.label_image,
     output:
-        plan.path("pyramid.json"),
+        paths.pyramid,
     params:
         pyramid=config["pyramid"],
     log:

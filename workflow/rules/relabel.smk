@@ -1,9 +1,9 @@
 rule relabel:
     """Apply the tile's slice of the table; write its region of level 0 and its share of every lower level."""
     input:
-        plan.path("pyramid.json"),
+        paths.pyramid,
     output:
-        plan.relabel_record("{tile}"),
+        paths.relabel_record("{tile}"),
     log:
         log("relabel/{tile}"),
     conda:

@@ -5,15 +5,15 @@ from patchworks.pipeline.steps import tile_needs_gpu
 rule stage:
     """Segment one tile with its halo; store its labels numbered 1..n."""
     input:
-        prepare=plan.path("prepare.json"),
-        threshold=plan.path("threshold.json") if plan.needs_threshold_job else [],
-        normalization=plan.path("normalization.json") if plan.needs_normalization_job else [],
-        model=plan.path("model.json") if plan.model_to_fetch else [],
-        occupancy=plan.path("occupancy", "{tile}.json") if plan.needs_occupancy_job else [],
+        prepare=paths.prepare,
+        threshold=paths.threshold if plan.needs_threshold_job else [],
+        normalization=paths.normalization if plan.needs_normalization_job else [],
+        model=paths.model if plan.model_to_fetch else [],
+        occupancy=paths.occupancy("{tile}") if plan.needs_occupancy_job else [],
     output:
-        plan.stage_record("{tile}"),
-        measures=plan.measures_file("{tile}"),
-        planes=plan.planes_file("{tile}"),
+        paths.stage_record("{tile}"),
+        measures=paths.measures("{tile}"),
+        planes=paths.planes("{tile}"),
     resources:
         # A GPU (on SLURM: the GPU partition) for GPU methods, unless the tile is known empty;
         # re-evaluated when the job is scheduled, once its occupancy record exists.

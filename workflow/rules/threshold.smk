@@ -1,9 +1,9 @@
 rule threshold:
     """Otsu's threshold of the whole image, once, from a bounded sample."""
     input:
-        plan.path("prepare.json"),
+        paths.prepare,
     output:
-        plan.path("threshold.json"),
+        paths.threshold,
     params:
         statistics=config["statistics"],
     log:

@@ -8,7 +8,8 @@ from pathlib import Path
 import zarr
 
 from ..errors import InputError
-from .labels import OWNER_KEY, TABLE_NAME
+from ..layout import OBJECTS_FILE
+from .labels import OWNER_KEY
 from .ngff import ImageInfo, listed_labels, ome_attrs, read_image_info
 
 
@@ -47,7 +48,7 @@ def label_lines(path: Path) -> list[str]:
     ngff, _ = ome_attrs(attrs)
     record = attrs.get(OWNER_KEY, {})
     objects = record.get("objects")
-    table = path / TABLE_NAME
+    table = path / OBJECTS_FILE
     if objects is None and table.exists():
         import pyarrow.parquet as pq
 

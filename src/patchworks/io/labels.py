@@ -12,13 +12,13 @@ import numpy as np
 import zarr
 
 from ..errors import ConfigError
+from ..layout import OBJECTS_FILE
 from ..tiling.grid import TileGrid, divisor_chunk
 from .ngff import ImageInfo, ome_attrs, read_image_info
 
 OWNER_KEY = "patchworks"
 CHUNK_CAP_INPLANE = 256
 CHUNK_CAP_OTHER = 64
-TABLE_NAME = "objects.parquet"
 COLOR_LIMIT = 100_000  # image-label colours listed up to this many objects (about 5 MB of JSON)
 
 
@@ -47,8 +47,8 @@ class LabelImage:
     def table_path(self) -> Path:
         """The object table: inside the label group (NGFF), beside the array (layout array)."""
         if self.layout == "array":
-            return self.path.with_name(f"{self.name}.objects.parquet")
-        return self.path / TABLE_NAME
+            return self.path.with_name(f"{self.name}.{OBJECTS_FILE}")
+        return self.path / OBJECTS_FILE
 
     # geometry -----------------------------------------------------------------------------
     def scale_of(self, level: int) -> tuple[int, ...]:

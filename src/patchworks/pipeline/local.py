@@ -33,28 +33,28 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
     if plan.conversion:
         convert(config, workers)
     plan.validate(method=fn is None)
-    steps.prepare(config, plan.path("prepare.json"))
+    steps.prepare(config, plan.paths.prepare)
     if plan.model_to_fetch and fn is None:
-        steps.fetch_model(config, plan.path("model.json"))
-    threshold = plan.path("threshold.json") if plan.needs_threshold_job else None
+        steps.fetch_model(config, plan.paths.model)
+    threshold = plan.paths.threshold if plan.needs_threshold_job else None
     if threshold:
         steps.image_threshold(config, threshold)
-    normalization = plan.path("normalization.json") if plan.needs_normalization_job and fn is None else None
+    normalization = plan.paths.normalization if plan.needs_normalization_job and fn is None else None
     if normalization:
         steps.normalization(config, normalization)
     tasks = Tasks(workers, client, progress)
     tiles = range(plan.grid.n_tiles)
     shared_fn = tasks.share(fn)
-    tasks.map(steps.stage, [(config, t, threshold, normalization, plan.stage_record(t), shared_fn)
+    tasks.map(steps.stage, [(config, t, threshold, normalization, plan.paths.stage_record(t), shared_fn)
                             for t in tiles], "stage", threads=fn is not None, workers=stage_workers)
     tasks.map(steps.faces, [(config, t, a, plan.face_file(t, a)) for t, a in plan.grid.faces()], "faces")
-    steps.cc(config, plan.path("cc.json"))
-    steps.measure(config, plan.objects_file, plan.seams_file)
-    steps.label_image(config, plan.path("label_image.json"))
-    steps.pyramid(config, plan.path("pyramid.json"))
-    tasks.map(steps.relabel, [(config, t, plan.relabel_record(t)) for t in tiles],
+    steps.cc(config, plan.paths.cc)
+    steps.measure(config, plan.paths.objects, plan.paths.seams)
+    steps.label_image(config, plan.paths.label_image)
+    steps.pyramid(config, plan.paths.pyramid)
+    tasks.map(steps.relabel, [(config, t, plan.paths.relabel_record(t)) for t in tiles],
               "write labels" + (" and pyramid" if plan.label.levels > 1 else ""))
-    steps.publish(config, plan.path("published.json"))
+    steps.publish(config, plan.paths.published)
     return plan
 
 
@@ -62,10 +62,10 @@ def convert(config: dict[str, Any], workers: int = 1) -> Plan:
     """Convert the microscope file of ``config`` (validated) to its OME-Zarr: the workflow's
     conversion steps, the regions in ``workers`` processes."""
     plan = Plan(config)
-    init = plan.path("convert_init.json")
+    init = plan.paths.convert_init
     steps.convert_init(config, init)
     regions = range(atomic.read_json(init)["regions"])
     Tasks(workers).map(steps.convert_region,
-                       [(config, r, init, plan.path("convert", f"{r}.json")) for r in regions], "convert")
+                       [(config, r, init, plan.paths.convert_region(r)) for r in regions], "convert")
     steps.convert_finish(config, init, plan.input_marker)
     return Plan(config)

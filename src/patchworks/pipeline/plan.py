@@ -6,7 +6,6 @@ Built at Snakefile parse time (metadata reads only) and again inside each job.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,6 +18,7 @@ from ..errors import ConfigError
 from ..io import atomic
 from ..io.labels import LabelImage, overwrite_message
 from ..io.ngff import ImageInfo, ImageSource, fixed_indices, read_image_info, zarr_chunks
+from ..layout import Layout
 from ..measure.objects import Geometry
 from ..methods import (
     MODEL_METHODS,
@@ -36,10 +36,6 @@ from ..segment.thresholds import check_representable
 from ..tiling.grid import TileGrid
 from ..tiling.sizing import BASE_BYTES, BYTES_PER_VOXEL, auto_overlap, auto_tile_shape
 from . import demo
-
-#: The report's files (the figures step's outputs), by name.
-FIGURES = {"overview": "overview.png", "tiles": "tiles.png", "volumes": "volumes.png", "seams": "seams.png",
-           "seam_table": "seams.tsv", "config": "config.yaml"}
 
 
 def per_axis(value: int | list[int], ndim: int, key: str) -> tuple[int, ...]:
@@ -166,7 +162,7 @@ class Plan:
         every job (on whatever node) uses the same tiles."""
         if self.auto_tile_shape is not None:
             return self.auto_tile_shape
-        for record in (Path(self.path("prepare.json")), Path(self.path("convert_init.json"))):
+        for record in (Path(self.paths.prepare), Path(self.paths.convert_init)):
             if record.exists():
                 return tuple(atomic.read_json(record)["tile_shape"])
         tiling, method = self.config["tiling"], self.config["method"]
@@ -381,39 +377,31 @@ class Plan:
         if label.owner() != str(self.workdir.resolve()) or not self.workdir.exists():
             raise ConfigError(overwrite_message(label))
 
-    # paths --------------------------------------------------------------------------------
+    # files ----------------------------------------------------------------------------------
     @cached_property
-    def workdir(self) -> Path:
-        return Path(self.config["workdir"]) / self.config["output"]["label_name"]
+    def paths(self) -> Layout:
+        return Layout.of(self.config)
 
-    def path(self, *parts: str | int) -> str:
-        """A path under the work directory (called once per job and file while Snakemake builds the DAG)."""
-        return os.path.join(self.config["workdir"], self.config["output"]["label_name"], *map(str, parts))
+    @property
+    def workdir(self) -> Path:
+        return Path(self.paths.root)
 
     @property
     def input_marker(self) -> str:
         """The input level's array metadata file: a file we never write, tracking the input (for a
         microscope file: the record of its finished conversion)."""
         if self.conversion:
-            return self.path("convert.json")
+            return self.paths.converted
         name = "zarr.json" if self.image.zarr_format == 3 else ".zarray"
         return str(Path(self.config["input"]["store"]) / self.image.path / name)
 
-    def stage_record(self, tile: int | str) -> str:
-        """The stage job's record of its tile (label count, timings)."""
-        return self.path("stage", f"{tile}.json")
-
-    def relabel_record(self, tile: int | str) -> str:
-        """The relabel job's record of its tile (the checksum of each level it wrote)."""
-        return self.path("relabel", f"{tile}.json")
-
     def stage_records(self) -> list[str]:
         """Every tile's stage record."""
-        return [self.stage_record(t) for t in range(self.grid.n_tiles)]
+        return [self.paths.stage_record(t) for t in range(self.grid.n_tiles)]
 
     def relabel_records(self) -> list[str]:
         """Every tile's relabel record."""
-        return [self.relabel_record(t) for t in range(self.grid.n_tiles)]
+        return [self.paths.relabel_record(t) for t in range(self.grid.n_tiles)]
 
     def face_files(self) -> list[str]:
         """Every face's label pairs."""
@@ -421,38 +409,11 @@ class Plan:
 
     def measures_files(self) -> list[str]:
         """Every tile's per-label measurements."""
-        return [self.measures_file(t) for t in range(self.grid.n_tiles)]
+        return [self.paths.measures(t) for t in range(self.grid.n_tiles)]
 
     def face_file(self, tile: int, axis: int) -> str:
-        """The label pairs that touch across face ``(tile, axis)``, named by its two tiles (as the faces
-        rule's output pattern ``faces/{tile}-{neighbour}.npy``)."""
-        return self.path("faces", f"{tile}-{self.grid.neighbour(tile, axis)}.npy")
-
-    @property
-    def stage_store(self) -> str:
-        return self.path("stage.zarr")
-
-    @property
-    def bands_dir(self) -> str:
-        """Per-tile predictions in the overlap band (stitch mode iou)."""
-        return self.path("bands")
-
-    @property
-    def table_dir(self) -> str:
-        return self.path("table")
-
-    def planes_file(self, tile: int | str) -> str:
-        """The stage job's boundary planes of its tile's staged labels, for the face jobs."""
-        return self.path("planes", f"{tile}.npz")
-
-    def measures_file(self, tile: int | str) -> str:
-        """The stage job's partial measurements of its tile's labels."""
-        return self.path("measures", f"{tile}.npz")
-
-    @property
-    def figure_files(self) -> dict[str, str]:
-        """The figures step's outputs, the files of the run's report, by name."""
-        return {name: self.path("report", file) for name, file in FIGURES.items()}
+        """The label pairs that touch across face ``(tile, axis)``, named by its two tiles."""
+        return self.paths.face(tile, self.grid.neighbour(tile, axis))
 
     @property
     def report_config(self) -> dict[str, Any]:
@@ -466,13 +427,3 @@ class Plan:
                   "tile_shape": list(self.grid.tile_shape), "overlap": list(self.grid.overlap)}
         report = {**self.config, "output": out, "tiling": tiling, "method": self.method_params}
         return json.loads(json.dumps(report, sort_keys=True))
-
-    @property
-    def objects_file(self) -> str:
-        """The object table as the measure job writes it (publish copies it beside the labels)."""
-        return self.path("objects.parquet")
-
-    @property
-    def seams_file(self) -> str:
-        """The seam check of the object table (the measure job's; the report's figures show it)."""
-        return self.path("seams.json")

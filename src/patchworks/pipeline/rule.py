@@ -69,7 +69,7 @@ def faces(config: dict[str, Any], job: argparse.Namespace) -> None:
 def figures(config: dict[str, Any], job: argparse.Namespace) -> None:
     from .plan import Plan
 
-    steps().figures(config, Plan(config).figure_files)
+    steps().figures(config, Plan(config).paths.report_files)
 
 
 STEPS: dict[str, Step] = {

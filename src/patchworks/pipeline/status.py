@@ -41,10 +41,10 @@ def summarize(plan: Plan) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for step, names in step_jobs(plan).items():
         suffix = ".npy" if step == "faces" else ".json"
-        done = {p.stem for p in Path(plan.path(step)).glob(f"*{suffix}")}
+        done = {p.stem for p in Path(plan.paths.folder(step)).glob(f"*{suffix}")}
         failed, running = [], []
         for name in names:
-            log = Path(plan.path("logs", step, f"{name}.log"))
+            log = Path(plan.paths.log(f"{step}/{name}"))
             if name in done or not log.exists():
                 continue
             (failed if FAILURE.search(log.read_text(errors="replace")) else running).append(str(log))
@@ -52,7 +52,7 @@ def summarize(plan: Plan) -> dict[str, dict[str, Any]]:
         out[step] = {"done": n_done, "failed": len(failed), "running": len(running),
                      "pending": len(names) - n_done - len(failed) - len(running),
                      "failed_logs": failed, "running_logs": running}
-    published = Path(plan.path("published.json"))
+    published = Path(plan.paths.published)
     out["publish"] = {"done": int(published.exists()), "failed": 0, "running": 0,
                       "pending": int(not published.exists()), "failed_logs": [], "running_logs": []}
     return out

@@ -74,7 +74,7 @@ def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = 
     plan.validate(method=False)  # the method was checked at parse time; stage checks it again
     plan.label.reserve(str(plan.workdir))
     zarr.create_array(
-        plan.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
+        plan.paths.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
         chunks=plan.label.chunks(0), shards=plan.label.spatial_shards(0), overwrite=True,
     )
     atomic.write_json(output, {"shape": plan.grid.shape, "tile_shape": plan.grid.tile_shape,
@@ -159,12 +159,12 @@ def stage(config: dict[str, Any], tile: int, threshold_file: str | None, normali
     plan = Plan(config)
     fn = fn or build_method(config["method"], method_context(plan, threshold_file, normalization_file))
     empty = empty_threshold(config, threshold_file)
-    stage_store = zarr.open_array(plan.stage_store, mode="r+")
-    bands = plan.path("bands", f"{tile}.npz") if plan.keeps_bands else None
+    stage_store = zarr.open_array(plan.paths.stage_store, mode="r+")
+    bands = plan.paths.bands(tile) if plan.keeps_bands else None
     intensity = plan.source() if config["method"]["name"] == "staged" else None  # else the block read
-    with locks.exclusive(plan.path("writers", f"{tile}.lock"), f"tile {tile}"):
+    with locks.exclusive(plan.paths.writer_lock(tile), f"tile {tile}"):
         result = stage_tile(plan.tile_source(), plan.grid, tile, fn, stage_store, empty, bands,
-                            plan.measures_file(tile), plan.planes_file(tile), intensity)
+                            plan.paths.measures(tile), plan.paths.planes(tile), intensity)
         atomic.write_json(output, result)
 
 
@@ -172,11 +172,11 @@ def faces(config: dict[str, Any], tile: int, axis: int, output: str) -> None:
     plan = Plan(config)
     if plan.stitch == "iou":
         tiles = (tile, plan.grid.neighbour(tile, axis))
-        bands = {t: np.load(plan.path("bands", f"{t}.npz")) for t in tiles}
-        pairs = face_pairs_iou(zarr.open_array(plan.stage_store, mode="r"), plan.grid, tile, axis, bands,
-                               config["stitch"]["iou_threshold"])
+        bands = {t: np.load(plan.paths.bands(t)) for t in tiles}
+        stage_store = zarr.open_array(plan.paths.stage_store, mode="r")
+        pairs = face_pairs_iou(stage_store, plan.grid, tile, axis, bands, config["stitch"]["iou_threshold"])
     else:
-        pairs = face_pairs(partial(read_plane, plan.grid, plan.planes_file), plan.grid, tile, axis,
+        pairs = face_pairs(partial(read_plane, plan.grid, plan.paths.planes), plan.grid, tile, axis,
                            plan.connectivity)
     atomic.save_npy(output, pairs)
 
@@ -194,7 +194,7 @@ def cc(config: dict[str, Any], output: str) -> None:
         table = table.without(size_filter(voxels, plan.geometry.voxel_volume, bounds["min_volume"],
                                           bounds["max_volume"]))
     check_dtype_fits(table.n_objects, config["output"]["dtype"])
-    table.save(plan.table_dir)
+    table.save(plan.paths.relabel_table)
     atomic.write_json(output, {"objects": table.n_objects, "staged_labels": int(counts.sum()),
                                "merged_labels": int(table.ptr[-1]), "filtered_out": len(table.removed),
                                "seconds": time.perf_counter() - t0})
@@ -206,7 +206,7 @@ def measure(config: dict[str, Any], output: str, seams: str) -> None:
     from ..report.seams import seam_check
 
     plan = Plan(config)
-    table = RelabelTable.load(plan.table_dir)
+    table = RelabelTable.load(plan.paths.relabel_table)
     acc = combine(table, plan.measures_files(), plan.image.dtype)
     check = seam_check(acc["bbox_start"], acc["bbox_stop"], plan.grid, plan.image.spatial_names)
     write_parquet(object_table(acc, plan.geometry, config["output"]["dtype"]), output)
@@ -237,9 +237,9 @@ def relabel(config: dict[str, Any], tile: int, output: str) -> None:
     t0 = time.perf_counter()
     plan = Plan(config)
     label = plan.label
-    lut = RelabelTable.load(plan.table_dir).tile_lut(tile).astype(config["output"]["dtype"])
+    lut = RelabelTable.load(plan.paths.relabel_table).tile_lut(tile).astype(config["output"]["dtype"])
     region = plan.grid.core(tile)
-    data = apply_lut(lut, chunked.read(zarr.open_array(plan.stage_store, mode="r"), region))
+    data = apply_lut(lut, chunked.read(zarr.open_array(plan.paths.stage_store, mode="r"), region))
     digests = {}
     for level in range(label.levels):
         if level:
@@ -258,12 +258,12 @@ def figures(config: dict[str, Any], out: dict[str, str]) -> None:
     from ..report import figures as fig
 
     plan = Plan(config)
-    check = atomic.read_json(plan.seams_file)
+    check = atomic.read_json(plan.paths.seams)
     fig.overview(plan, out["overview"])
     records = [atomic.read_json(r) for r in plan.stage_records()]
     fig.tile_heatmaps(plan, records, out["tiles"])
     unit = f"{plan.geometry.unit or 'voxel'}^{len(plan.image.spatial_names)}"
-    volumes = pq.read_table(plan.objects_file, columns=["volume"])["volume"].to_numpy()
+    volumes = pq.read_table(plan.paths.objects, columns=["volume"])["volume"].to_numpy()
     fig.volume_histogram(volumes, unit, config["filter"], out["volumes"])
     fig.seam_figure(check, out["seams"])
     atomic.write_text(out["seam_table"], seam_rows(check))
@@ -283,8 +283,8 @@ def publish(config: dict[str, Any], output: str) -> None:
     """Place the object table beside the labels, write the NGFF metadata and list the label image: only
     now does it look complete."""
     plan = Plan(config)
-    summary = atomic.read_json(plan.path("cc.json"))
-    atomic.copy(plan.objects_file, plan.label.table_path)
+    summary = atomic.read_json(plan.paths.cc)
+    atomic.copy(plan.paths.objects, plan.label.table_path)
     plan.label.publish(str(plan.workdir), summary["objects"])
     atomic.write_json(output, {"labels": str(Path(plan.label.path)), "objects": summary["objects"],
                                "levels": plan.label.levels, "table": str(plan.label.table_path)})

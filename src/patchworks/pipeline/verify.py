@@ -28,7 +28,7 @@ class Damage:
 
 def written_digests(plan: Plan, tile: int) -> dict[int, str]:
     """The checksum each level's share of ``tile`` was written with, from its relabel record."""
-    record = Path(plan.relabel_record(tile))
+    record = Path(plan.paths.relabel_record(tile))
     if not record.exists():
         return {}
     return {int(k): v for k, v in atomic.read_json(record).get("digests", {}).items()}
@@ -54,8 +54,8 @@ def mark_for_rewrite(plan: Plan, damaged: list[Damage]) -> None:
     """Remove the damaged tiles' relabel records and unlist the label image, so that the next run
     rewrites those tiles (every level) and publishes it again."""
     for d in damaged:
-        Path(plan.relabel_record(d.tile)).unlink(missing_ok=True)
-    Path(plan.path("published.json")).unlink(missing_ok=True)
+        Path(plan.paths.relabel_record(d.tile)).unlink(missing_ok=True)
+    Path(plan.paths.published).unlink(missing_ok=True)
     plan.label.claim(str(plan.workdir), overwrite=False)  # unlisted, marked not complete
 
 

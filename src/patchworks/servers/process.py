@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..layout import Layout
 from .channel import Unavailable
 
 SNAKEMAKE_PID = "PATCHWORKS_SNAKEMAKE_PID"  # set by the Snakefile in the Snakemake process, for its jobs
@@ -72,8 +73,7 @@ def spawn(command: list[str], env: dict[str, str], log: Path, fds: tuple[int, ..
 
 def log_file(config: dict[str, Any], name: str) -> Path:
     """The log of the server ``name`` on this host, in the run's work directory (its folder made)."""
-    log = Path(config["workdir"], config["output"]["label_name"], "logs", "server",
-               f"{socket.gethostname()}-{name}.log")
+    log = Path(Layout.of(config).server_log(f"{socket.gethostname()}-{name}"))
     try:
         log.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:

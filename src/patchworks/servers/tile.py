@@ -16,9 +16,9 @@ has two writers. A server exits after ``IDLE_SECONDS`` without work, when the ru
 the Snakefile's onsuccess / onerror), and as soon as the Snakemake process that runs its jobs is
 gone (a killed run; on SLURM, the end of the SLURM job, whose Snakemake runs one job or a group's).
 
-Servers are keyed by the run (working directory, work directory), its Snakemake process and the
-node (host, interpreter, CUDA_VISIBLE_DEVICES, SLURM_JOB_ID): a server serves the
-jobs of one Snakemake process, under SLURM of its own allocation only.
+Servers are keyed by the run (working directory, work directory), its Snakemake process (in a
+bundle: the bundle) and the node (host, interpreter, CUDA_VISIBLE_DEVICES, SLURM_JOB_ID): a server
+serves the jobs of one Snakemake process, under SLURM of its own allocation only.
 """
 
 from __future__ import annotations
@@ -68,8 +68,15 @@ def node_key() -> list[Any]:
             os.environ.get("SLURM_JOB_ID")]
 
 
-def server_address(config: dict[str, Any], snakemake: int, slot: int) -> str:
-    return channel.address("tile", [run_key(config), node_key(), snakemake, slot])
+def owner(snakemake: int) -> int | None:
+    """Whose servers a job uses: those of its Snakemake process; in a SLURM job step (a job of a
+    bundle, which runs under a Snakemake of its own) those of the allocation (``node_key``)."""
+    return None if "SLURM_STEP_ID" in os.environ else snakemake
+
+
+def server_address(config: dict[str, Any], serving: int | None, slot: int) -> str:
+    """The socket name of a slot's server for the jobs of ``serving`` (see ``owner``)."""
+    return channel.address("tile", [run_key(config), node_key(), serving, slot])
 
 
 def stage(config: dict[str, Any], tile: int, threshold_file: str | None, normalization_file: str | None,
@@ -80,7 +87,7 @@ def stage(config: dict[str, Any], tile: int, threshold_file: str | None, normali
         raise Unavailable(reason)
     snakemake = process.snakemake_pid()
     with slot(config) as n:
-        name = server_address(config, snakemake, n)
+        name = server_address(config, owner(snakemake), n)
         conn, pid = channel.connect(name, f"tile server {n}") or start(config, name, n, snakemake)
         with conn:
             channel.send(conn, {"args": (config, tile, threshold_file, normalization_file, output)})
@@ -128,8 +135,9 @@ def start(config: dict[str, Any], name: str, n: int, snakemake: int) -> tuple[Co
 
 
 def stop(config: dict[str, Any]) -> int:
-    """Stop the tile servers of this run and Snakemake process on this node; how many answered."""
-    if not serves(config["method"]) or channel.unsupported():
+    """Stop the tile servers of this run and Snakemake process on this node; how many answered. (A
+    bundle's servers end with its launcher, not with one of its jobs.)"""
+    if not serves(config["method"]) or channel.unsupported() or owner(os.getpid()) is None:
         return 0
     stopped = 0
     for n in range(SLOTS):
