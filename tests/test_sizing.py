@@ -13,9 +13,9 @@ from runs import RUN_DIR
 
 from patchworks.io import atomic
 from patchworks.io.images import write_image
+from patchworks.methods import Method
+from patchworks.methods.threshold import ThresholdMethod
 from patchworks.tiling.sizing import (
-    BASE_BYTES,
-    BYTES_PER_VOXEL,
     SAFETY,
     auto_overlap,
     auto_tile_shape,
@@ -31,7 +31,7 @@ def test_auto_tile_shape_fits_budget_and_image(shape: tuple[int, ...], budget_mb
                                               chunks: tuple[int, ...] | None) -> None:
     """The tile fits the budget at the method's bytes per voxel, lies within the image, is a multiple
     of the chunks where the image is larger, and is not much smaller than the budget allows."""
-    per_voxel = BYTES_PER_VOXEL["custom"] + 2
+    per_voxel = Method.bytes_per_voxel + 2
     tile = auto_tile_shape(shape, np.uint16, budget_bytes=budget_mb << 20, bytes_per_voxel=per_voxel,
                            multiple_of=chunks)
     allowed = SAFETY * (budget_mb << 20) / per_voxel
@@ -74,8 +74,8 @@ def test_workflow_auto_tiles_fixed_once_and_recorded(tmp_path: Path) -> None:
     run = subprocess.run(snakemake, cwd=RUN_DIR, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     expected = auto_tile_shape((600, 700), np.uint16, budget_bytes=245 << 20,
-                               base_bytes=BASE_BYTES["threshold"],
-                               bytes_per_voxel=BYTES_PER_VOXEL["threshold"] + 2, multiple_of=(100, 100))
+                               base_bytes=ThresholdMethod.base_bytes,
+                               bytes_per_voxel=ThresholdMethod.bytes_per_voxel + 2, multiple_of=(100, 100))
     record = atomic.read_json(tmp_path / "work" / "labels" / "prepare.json")
     assert tuple(record["tile_shape"]) == expected and expected != (600, 700)
     config["tiling"]["memory_mb"] = 4000

@@ -24,7 +24,7 @@ import zarr
 from .errors import ConfigError, InputError
 from .io.dask_arrays import ngff_group, regular, store
 from .io.ngff import ImageInfo, read_image_info, zarr_chunks
-from .methods import uses_gpu
+from .methods import method_of
 from .methods.tile_fn import MethodFn
 from .pipeline import local
 from .pipeline.cluster import active_client, check_client
@@ -33,7 +33,7 @@ from .pipeline.executor import tile_logging
 from .pipeline.plan import Plan
 from .plugins.cellpose import cellpose_fn  # noqa: F401  (patchworks.cellpose_fn)
 from .tiling import resolve
-from .tiling.sizing import BASE_BYTES, BYTES_PER_VOXEL, worker_count
+from .tiling.sizing import worker_count
 
 logger = logging.getLogger(__name__)
 
@@ -255,10 +255,10 @@ def _run(config: dict[str, Any], fn: Callable | None, *, client: Any, max_worker
         workdir, own = Path(tempfile.mkdtemp(prefix="patchworks-stage-", dir=parent)), True
     config["workdir"] = str(workdir)
     tiles, halo = config["tiling"]["tile_shape"], config["tiling"]["overlap"]
-    job_bytes = math.prod(t + 2 * h for t, h in zip(tiles, halo)) * (BYTES_PER_VOXEL["custom"] + 8) \
-        + BASE_BYTES["custom"]
+    method = method_of(config["method"])
+    job_bytes = math.prod(t + 2 * h for t, h in zip(tiles, halo)) * method.voxel_bytes(8) + method.base_bytes
     workers = max_workers or worker_count(job_bytes)
-    stage_workers = 1 if use_gpu or uses_gpu(config["method"]) else workers
+    stage_workers = 1 if use_gpu or method.uses_gpu else workers
     try:
         with tile_logging(verbose, client):
             plan = local.run(config, workers, fn, stage_workers=stage_workers, client=client,

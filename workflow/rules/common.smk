@@ -34,10 +34,7 @@ JOB = "{PYTHON:q} {JOB_SCRIPT:q} --log {log:q} "
 
 
 # conda environment of segmentation (and model fetching): the method's own (envs/)
-MODEL_ENV = {
-    "cellpose": "../../envs/cellpose-gpu.yaml",
-    "stardist": "../../envs/stardist-gpu.yaml",
-}.get(config["method"]["name"], "../../envs/core.yaml")
+MODEL_ENV = "../../envs/" + plan.method.conda_env
 
 
 def log(name):

@@ -1,14 +1,24 @@
-"""Segmentation methods: each turns the method config into a ``tile -> labels`` function."""
+"""Segmentation methods, each one module of this package with one :class:`Method` subclass.
+
+The pipeline asks a method what it needs (statistics jobs, a model fetch, a GPU, its conda
+environment, memory per voxel for sizing), has it check its own config section, and has it build
+the ``tile -> labels`` function its stage jobs run; it never compares a method's name. A new
+method is one module here, named as its ``method.name``, with a ``METHOD`` class and its section in
+``workflow/schemas/config.schema.yaml``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from ..io.ngff import ImageInfo, ImageSource
+    from ..pipeline.plan import Plan
 
 #: A tile function. Optional attributes tell the stage step more about it: ``reach`` (the voxels
 #: around a tile that its labels inside the tile depend on: 0 for a pointwise threshold; the halo
@@ -27,37 +37,90 @@ class Context:
     voxel_size: tuple[float, ...] = ()  # physical size of a voxel along each spatial axis
 
 
-MODEL_METHODS = ("cellpose", "stardist")
+@dataclass(frozen=True)
+class Method:
+    """A method as the pipeline sees it, bound to the config's ``method`` section (``config``)."""
 
+    config: dict[str, Any]
+    #: A model method: tiles scaled by the image's intensity percentiles, IoU stitching by default,
+    #: the prediction in the overlap band kept.
+    model: ClassVar[bool] = False
+    #: Its conda environment (``envs/``), for its stage and model-fetch jobs.
+    conda_env: ClassVar[str] = "core.yaml"
+    #: Peak bytes a stage job holds per voxel of its tile (with halo), beyond the input's own bytes
+    #: (estimates unless a method says it measured them: the labels plus the method's working memory).
+    bytes_per_voxel: ClassVar[float] = 32
+    #: What a stage job holds whatever its tile: Python, the libraries and a model (CPU).
+    base_bytes: ClassVar[int] = 200 << 20
 
-def build_method(method: dict[str, Any], context: Context) -> TileFn:
-    """The tile function for the ``method`` section of the config: the ``build`` of the method's module
-    (imported here, so that a job imports only its own method)."""
-    return import_module(f"{__name__}.{method['name']}").build(method, context)
+    @property
+    def name(self) -> str:
+        return self.config["name"]
 
+    @property
+    def section(self) -> dict[str, Any]:
+        """The method's own keys: ``method.<name>``."""
+        return self.config.get(self.name) or {}
 
-def needs_image_threshold(method: dict[str, Any]) -> bool:
-    """Whether the method needs a threshold computed once from the whole image."""
-    return method["name"] == "threshold" and method["threshold"]["value"] == "otsu"
+    @property
+    def uses_gpu(self) -> bool:
+        """Whether its stage jobs need a GPU."""
+        return bool(self.section.get("gpu", False))
 
+    @property
+    def served(self) -> bool:
+        """Whether its stage jobs hand their tiles to a tile server (``patchworks.servers.tile``)."""
+        return bool(self.section.get("server", False))
 
-def needs_intensity_range(method: dict[str, Any]) -> bool:
-    """Whether the method needs normalisation percentiles computed once from the whole image."""
-    return method["name"] in MODEL_METHODS
+    @property
+    def needs_threshold(self) -> bool:
+        """Whether it needs a threshold computed once from the whole image (the threshold job)."""
+        return False
 
+    @property
+    def needs_intensity_range(self) -> bool:
+        """Whether it needs the image's normalisation percentiles, computed once (the normalization job)."""
+        return self.model
 
-def uses_gpu(method: dict[str, Any]) -> bool:
-    """Whether the method's stage jobs need a GPU."""
-    return bool(method.get(method["name"], {}).get("gpu", False)) and method["name"] != "threshold"
-
-
-def model_to_fetch(method: dict[str, Any]) -> str | None:
-    """A model named (not a path) by a model method: its weights are fetched before the GPU jobs."""
-    if method["name"] not in MODEL_METHODS:
+    @property
+    def model_to_fetch(self) -> str | None:
+        """A model it names (not a path): its weights are fetched on the submit host first."""
         return None
-    return None if is_path(method[method["name"]]["model"]) else method[method["name"]]["model"]
+
+    @property
+    def segments_image(self) -> bool:
+        """Whether its tiles are read from the image (else from :meth:`tile_source`)."""
+        return True
+
+    def voxel_bytes(self, image_itemsize: int) -> float:
+        """Bytes per voxel of a tile that a stage job holds (tile sizing)."""
+        return self.bytes_per_voxel + image_itemsize
+
+    def object_diameter(self, voxel_size: tuple[float, ...]) -> float | None:
+        """The objects' diameter in physical units, where its config says (for overlap auto)."""
+        return None
+
+    def min_overlap(self) -> tuple[int, str] | None:
+        """The overlap its labels need to match the whole image's, and the key that sets it."""
+        return None
+
+    def check(self, plan: Plan, import_code: bool = True) -> None:
+        """ConfigError for a config its stage jobs cannot run (``import_code``: also import user code)."""
+
+    def tile_source(self, image: ImageInfo) -> ImageSource | None:
+        """Where its tiles are read from when not from the image."""
+        return None
+
+    def fetch(self) -> str:
+        """Download the named model's weights (on the submit host); where they are."""
+        raise NotImplementedError(f"method {self.name} names no model to fetch")
+
+    def build(self, context: Context) -> TileFn:
+        """The tile function its stage jobs run."""
+        raise NotImplementedError
 
 
-def is_path(model: str) -> bool:
-    """A model given as a file or folder path (as opposed to a built-in model name)."""
-    return "/" in model or model.startswith(".") or model.endswith((".pth", ".pt"))
+def method_of(config: dict[str, Any]) -> Method:
+    """The method of the config's ``method`` section (its module imported here, so that a job imports
+    only its own method)."""
+    return import_module(f"{__name__}.{config['name']}").METHOD(config)

@@ -12,12 +12,16 @@ import importlib.util
 from functools import cache, partial
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from .model_support import normalized, per_plane
+from . import Context
+from .model_support import ModelMethod, normalized, per_plane
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..pipeline.plan import Plan
 
 #: eval() arguments patchworks sets itself; each has its own config key.
 OWN_ARGUMENTS = {"diameter": "diameter", "do_3D": "do_3D", "anisotropy": "(the image's voxel size)",
@@ -89,6 +93,8 @@ def fetch(model: str) -> str:
 def segment(tile: np.ndarray, cfg: dict[str, Any], intensity_range: tuple[float, float],
             anisotropy: float | None) -> np.ndarray:
     """Cellpose masks of one tile (a trailing channel axis when a nuclear channel is read)."""
+    import numpy as np
+
     model = load_model(cfg["model"], cfg["gpu"])
     x = normalized(tile, intensity_range)
     two_channels = cfg["nuclear_channel"] is not None
@@ -113,13 +119,45 @@ def segment(tile: np.ndarray, cfg: dict[str, Any], intensity_range: tuple[float,
     return np.asarray(masks).astype(np.uint32, copy=False)
 
 
-def build(method: dict[str, Any], context: Any) -> Any:
-    """Tile function for the config's ``method.cellpose`` section."""
-    cfg = method["cellpose"]
-    check_eval_kwargs(cfg["eval_kwargs"])
-    size = context.voxel_size
-    anisotropy = size[0] / size[1] if len(size) == 3 and size[1] > 0 else None
-    fn = partial(segment, cfg=cfg, intensity_range=context.intensity_range, anisotropy=anisotropy)
-    if cfg["nuclear_channel"] is not None:
-        fn.extra_channels = [cfg["nuclear_channel"]]  # type: ignore[attr-defined]
-    return fn
+class CellposeMethod(ModelMethod):
+    """``method.cellpose``: tiles rescaled by 30 / diameter, so its memory per voxel scales too."""
+
+    conda_env = "cellpose-gpu.yaml"
+    bytes_per_voxel = 600  # an estimate at diameter 30: the labels plus the network's activations
+
+    def voxel_bytes(self, image_itemsize: int) -> float:
+        diameter = self.section["diameter"]
+        scale = (30 / diameter) ** 2 if diameter else 1
+        return super().voxel_bytes(image_itemsize) * scale
+
+    def object_diameter(self, voxel_size: tuple[float, ...]) -> float | None:
+        diameter = self.section["diameter"]
+        return diameter * voxel_size[-1] if diameter else None  # pixels along x
+
+    def check(self, plan: Plan, import_code: bool = True) -> None:
+        super().check(plan, import_code)
+        cfg, image = self.section, plan.image
+        check_eval_kwargs(cfg["eval_kwargs"])
+        nuclear, c = cfg["nuclear_channel"], image.axis_index("c")
+        if nuclear is not None and (c is None or not 0 <= nuclear < image.shape[c]):
+            have = "no 'c' axis" if c is None else f"channels 0..{image.shape[c] - 1}"
+            raise ConfigError(f"method.cellpose.nuclear_channel: {nuclear} is not a channel of the "
+                              f"image (it has {have}); use one of its channels, or null")
+        if cfg["do_3D"] and len(image.spatial_shape) != 3:
+            raise ConfigError("method.cellpose.do_3D: true needs a 3-D image; this one is 2-D")
+
+    def fetch(self) -> str:
+        return fetch(self.section["model"])
+
+    def build(self, context: Context) -> Any:
+        cfg = self.section
+        check_eval_kwargs(cfg["eval_kwargs"])
+        size = context.voxel_size
+        anisotropy = size[0] / size[1] if len(size) == 3 and size[1] > 0 else None
+        fn = partial(segment, cfg=cfg, intensity_range=context.intensity_range, anisotropy=anisotropy)
+        if cfg["nuclear_channel"] is not None:
+            fn.extra_channels = [cfg["nuclear_channel"]]  # type: ignore[attr-defined]
+        return fn
+
+
+METHOD = CellposeMethod

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import importlib
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from . import Context, Method
+
+if TYPE_CHECKING:
+    from ..pipeline.plan import Plan
 
 
 def import_function(spec: str) -> Any:
@@ -32,7 +36,19 @@ def import_function(spec: str) -> Any:
     return obj
 
 
-def build(method: dict[str, Any], context: Any) -> Any:
-    """Tile function for the config's ``method.custom`` section."""
-    fn = import_function(method["custom"]["function"])
-    return partial(fn, **method["custom"].get("kwargs", {}))
+class CustomMethod(Method):
+    """``method.custom``: your function, imported by each job that runs it."""
+
+    def check(self, plan: Plan, import_code: bool = True) -> None:
+        if not import_code:
+            return
+        if not self.section["function"]:
+            raise ConfigError("method.custom.function: required when method.name is 'custom'; "
+                              "give 'package.module:function'")
+        import_function(self.section["function"])
+
+    def build(self, context: Context) -> Any:
+        return partial(import_function(self.section["function"]), **self.section.get("kwargs", {}))
+
+
+METHOD = CustomMethod

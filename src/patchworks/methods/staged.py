@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
 
 from ..errors import ConfigError
 from ..io.ngff import ImageInfo, ImageSource
+from . import Context, Method
+
+if TYPE_CHECKING:
+    from ..pipeline.plan import Plan
 
 
 def labels(tile: np.ndarray) -> np.ndarray:
     """The staged labels are the result: the tile as read."""
     return tile
-
-
-def build(method: dict[str, Any], context: Any) -> Any:
-    """Tile function for the config's ``method.staged`` section."""
-    return labels
 
 
 def array_path(cfg: dict[str, Any]) -> Path:
@@ -78,3 +77,23 @@ def check(config: dict[str, Any], image: ImageInfo, output: Path) -> None:
     if config["tiling"]["skip_empty"]:
         raise ConfigError("tiling.skip_empty: not used with method staged (the labels are given); "
                           "set it to false")
+
+
+class StagedMethod(Method):
+    """``method.staged``: the tiles are read from the given labels; measured over the image."""
+
+    @property
+    def segments_image(self) -> bool:
+        return False
+
+    def tile_source(self, image: ImageInfo) -> ImageSource | None:
+        return source(self.section, image)
+
+    def check(self, plan: Plan, import_code: bool = True) -> None:
+        check(plan.config, plan.image, plan.label.path)
+
+    def build(self, context: Context) -> Any:
+        return labels
+
+
+METHOD = StagedMethod

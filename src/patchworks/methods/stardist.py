@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 from functools import cache, partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from . import Context
+from .model_support import ModelMethod, normalized, per_plane
 
-from .model_support import normalized, per_plane
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @cache
@@ -43,6 +45,8 @@ def fetch(model: str) -> str:
 
 def segment(tile: np.ndarray, cfg: dict[str, Any], intensity_range: tuple[float, float]) -> np.ndarray:
     """StarDist instance labels of one tile."""
+    import numpy as np
+
     model = load_model(cfg["model"])
     x = normalized(tile, intensity_range)
     options = {"prob_thresh": cfg["prob_thresh"], "nms_thresh": cfg["nms_thresh"], "verbose": False}
@@ -57,6 +61,18 @@ def segment(tile: np.ndarray, cfg: dict[str, Any], intensity_range: tuple[float,
     return np.asarray(predict(x)).astype(np.uint32, copy=False)
 
 
-def build(method: dict[str, Any], context: Any) -> Any:
-    """Tile function for the config's ``method.stardist`` section."""
-    return partial(segment, cfg=method["stardist"], intensity_range=context.intensity_range)
+class StarDistMethod(ModelMethod):
+    """``method.stardist``."""
+
+    conda_env = "stardist-gpu.yaml"
+    bytes_per_voxel = 400  # an estimate: the labels plus the network's activations
+    weights = "model folder"
+
+    def fetch(self) -> str:
+        return fetch(self.section["model"])
+
+    def build(self, context: Context) -> Any:
+        return partial(segment, cfg=self.section, intensity_range=context.intensity_range)
+
+
+METHOD = StarDistMethod

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from . import Context, build_method
+from . import Context, method_of
 
 
 @dataclass(frozen=True)
@@ -31,4 +31,4 @@ class MethodFn:
             stats = schema()["properties"]["statistics"]["properties"]
             low, high = np.percentile(tile, stats["percentiles"]["default"]).tolist()
             low_high = (low, high)
-        return build_method(self.method, Context(1, intensity_range=low_high))(tile)
+        return method_of(self.method).build(Context(1, intensity_range=low_high))(tile)

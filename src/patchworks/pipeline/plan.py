@@ -20,21 +20,10 @@ from ..io.labels import LabelImage, overwrite_message
 from ..io.ngff import ImageInfo, ImageSource, fixed_indices, read_image_info, zarr_chunks
 from ..layout import Layout
 from ..measure.objects import Geometry
-from ..methods import (
-    MODEL_METHODS,
-    is_path,
-    model_to_fetch,
-    needs_image_threshold,
-    needs_intensity_range,
-    staged,
-    uses_gpu,
-)
-from ..methods.cellpose import check_eval_kwargs
-from ..methods.custom import import_function
-from ..methods.threshold import smoothing_radius
+from ..methods import Method, method_of
 from ..segment.thresholds import check_representable
 from ..tiling.grid import TileGrid
-from ..tiling.sizing import BASE_BYTES, BYTES_PER_VOXEL, auto_overlap, auto_tile_shape
+from ..tiling.sizing import auto_overlap, auto_tile_shape
 from . import demo
 
 
@@ -53,6 +42,10 @@ class Plan:
     auto_tile_shape: tuple[int, ...] | None = None  # tile_shape "auto" as resolved on the submit host
 
     # inputs -------------------------------------------------------------------------------
+    @cached_property
+    def method(self) -> Method:
+        return method_of(self.config["method"])
+
     @cached_property
     def image(self) -> ImageInfo:
         inp = self.config["input"]
@@ -77,10 +70,8 @@ class Plan:
         return ImageSource(self.image, self.config["input"]["channel"], self.config["input"]["timepoint"])
 
     def tile_source(self) -> ImageSource:
-        """What the stage step segments: the image, or the per-tile labels of method staged."""
-        if self.config["method"]["name"] == "staged":
-            return staged.source(self.config["method"]["staged"], self.image)
-        return self.source()
+        """What the stage step segments: the image, or where the method reads its tiles (staged: labels)."""
+        return self.method.tile_source(self.image) or self.source()
 
     @cached_property
     def grid(self) -> TileGrid:
@@ -108,11 +99,10 @@ class Plan:
             if not 0 <= o < t:
                 raise ConfigError(f"tiling.overlap: {o} along '{name}' must be >= 0 and smaller "
                                   f"than the tile ({t})")
-        sigma = self.config["method"]["threshold"]["smooth_sigma"]
-        if self.config["method"]["name"] == "threshold" and min(overlap) < smoothing_radius(sigma):
-            raise ConfigError(f"tiling.overlap: {min(overlap)} is smaller than the reach of "
-                              f"method.threshold.smooth_sigma {sigma} ({smoothing_radius(sigma)} voxels); "
-                              "raise the overlap so tiles match the whole image")
+        needed = self.method.min_overlap()
+        if needed and min(overlap) < needed[0]:
+            raise ConfigError(f"tiling.overlap: {min(overlap)} is smaller than the reach of {needed[1]} "
+                              f"({needed[0]} voxels); raise the overlap so tiles match the whole image")
         return TileGrid(shape, tile, overlap)
 
     @property
@@ -148,9 +138,8 @@ class Plan:
     def object_diameter(self) -> float:
         """The object diameter for overlap auto, in physical units."""
         diameter = self.config["tiling"]["object_diameter"]
-        method = self.config["method"]
-        if diameter is None and method["name"] == "cellpose" and method["cellpose"]["diameter"]:
-            diameter = method["cellpose"]["diameter"] * self.voxel_size[-1]  # pixels along x
+        if diameter is None:
+            diameter = self.method.object_diameter(self.voxel_size)
         if diameter is None:
             raise ConfigError("tiling.overlap: auto needs tiling.object_diameter (the objects' typical "
                               "diameter in the image's units), or method.cellpose.diameter; or give "
@@ -165,14 +154,12 @@ class Plan:
         for record in (Path(self.paths.prepare), Path(self.paths.convert_init)):
             if record.exists():
                 return tuple(atomic.read_json(record)["tile_shape"])
-        tiling, method = self.config["tiling"], self.config["method"]
-        gpu = uses_gpu(method)
+        tiling, method = self.config["tiling"], self.method
+        gpu = method.uses_gpu
         budget_mb = tiling["gpu_memory_mb"] if gpu else tiling["memory_mb"]
-        per_voxel = BYTES_PER_VOXEL.get(method["name"], BYTES_PER_VOXEL["custom"]) + self.image.dtype.itemsize
-        if method["name"] == "cellpose" and method["cellpose"]["diameter"]:
-            per_voxel *= (30 / method["cellpose"]["diameter"]) ** 2
+        per_voxel = method.voxel_bytes(self.image.dtype.itemsize)
         chunks = zarr_chunks(self.image)
-        base = 0 if gpu else BASE_BYTES.get(method["name"], BASE_BYTES["custom"])
+        base = 0 if gpu else method.base_bytes
         try:
             return auto_tile_shape(self.image.spatial_shape, self.image.dtype, use_gpu=gpu,
                                    budget_bytes=budget_mb << 20 if budget_mb else None,
@@ -241,25 +228,24 @@ class Plan:
     @property
     def needs_threshold_job(self) -> bool:
         tiling = self.config["tiling"]
-        return needs_image_threshold(self.config["method"]) or (
-            tiling["skip_empty"] and tiling["empty_threshold"] == "otsu")
+        return self.method.needs_threshold or (tiling["skip_empty"] and tiling["empty_threshold"] == "otsu")
 
     @property
     def needs_normalization_job(self) -> bool:
         """Model methods scale every tile by the image's intensity percentiles, computed once."""
-        return needs_intensity_range(self.config["method"])
+        return self.method.needs_intensity_range
 
     @property
     def model_to_fetch(self) -> str | None:
         """A model named by the method: its weights are fetched on the submit host first."""
-        return model_to_fetch(self.config["method"])
+        return self.method.model_to_fetch
 
     @property
     def stitch(self) -> str:
         """``touch`` or ``iou`` (``auto``: iou for the model methods)."""
         mode = self.config["stitch"]["mode"]
         if mode == "auto":
-            return "iou" if self.config["method"]["name"] in MODEL_METHODS else "touch"
+            return "iou" if self.method.model else "touch"
         return mode
 
     @property
@@ -278,32 +264,25 @@ class Plan:
     def keeps_bands(self) -> bool:
         """Stage jobs keep their prediction in the overlap band: for iou stitching, and always for
         the model methods, so that switching stitch.mode reruns only the merge."""
-        return self.stitch == "iou" or self.config["method"]["name"] in MODEL_METHODS
+        return self.stitch == "iou" or self.method.model
 
     @property
     def needs_occupancy_job(self) -> bool:
         """Empty tiles of a GPU method are found on a CPU first, so they never hold a GPU."""
-        return self.config["tiling"]["skip_empty"] and uses_gpu(self.config["method"])
+        return self.config["tiling"]["skip_empty"] and self.method.uses_gpu
 
     def validate(self, method: bool = True) -> None:
         """Every check that needs the input's metadata; raises ConfigError/InputError.
 
-        ``method=False`` skips importing a custom method (the Python API passes a callable).
+        ``method=False`` skips importing user code (a custom method: the Python API passes a callable).
         """
         _ = self.grid, self.connectivity, self.label
         fixed_indices(self.image, self.config["input"]["channel"], self.config["input"]["timepoint"])
-        self._check_model()
+        self.method.check(self, import_code=method)
         if self.stitch == "iou" and min(self.grid.overlap) < 1:
             raise ConfigError("stitch.mode: iou compares predictions in the overlap band, but "
                               f"tiling.overlap is {list(self.grid.overlap)}; set tiling.overlap >= 1 "
                               "(about an object's diameter), or stitch.mode: touch")
-        if self.config["method"]["name"] == "staged":
-            staged.check(self.config, self.image, self.label.path)
-        if method and self.config["method"]["name"] == "custom":
-            if not self.config["method"]["custom"]["function"]:
-                raise ConfigError("method.custom.function: required when method.name is 'custom'; "
-                                  "give 'package.module:function'")
-            import_function(self.config["method"]["custom"]["function"])
         if self.conversion:
             self.conversion.check()
         elif self.config["input"]["scene"] is not None:
@@ -314,29 +293,9 @@ class Plan:
         self._check_writable()
         self._check_overwrite()
 
-    def _check_model(self) -> None:
-        name = self.config["method"]["name"]
-        if name not in MODEL_METHODS:
-            return
-        cfg = self.config["method"][name]
-        if is_path(cfg["model"]) and not Path(cfg["model"]).exists():
-            raise ConfigError(f"method.{name}.model: {cfg['model']} does not exist; give the path of a "
-                              f"{'weights file' if name == 'cellpose' else 'model folder'} or a model name")
-        if name == "cellpose":
-            check_eval_kwargs(cfg["eval_kwargs"])
-            nuclear, c = cfg["nuclear_channel"], self.image.axis_index("c")
-            if nuclear is not None and (c is None or not 0 <= nuclear < self.image.shape[c]):
-                have = "no 'c' axis" if c is None else f"channels 0..{self.image.shape[c] - 1}"
-                raise ConfigError(f"method.cellpose.nuclear_channel: {nuclear} is not a channel of the "
-                                  f"image (it has {have}); use one of its channels, or null")
-            if cfg["do_3D"] and len(self.image.spatial_shape) != 3:
-                raise ConfigError("method.cellpose.do_3D: true needs a 3-D image; this one is 2-D")
-
     def _check_thresholds(self) -> None:
         """Numeric thresholds must stand exactly for the image's values (see segment.thresholds)."""
-        method, tiling = self.config["method"], self.config["tiling"]
-        if method["name"] == "threshold" and method["threshold"]["value"] != "otsu":
-            check_representable("method.threshold.value", method["threshold"]["value"], self.image.dtype)
+        tiling = self.config["tiling"]
         if tiling["skip_empty"] and tiling["empty_threshold"] != "otsu":
             check_representable("tiling.empty_threshold", tiling["empty_threshold"], self.image.dtype)
 

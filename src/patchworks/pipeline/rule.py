@@ -36,11 +36,11 @@ def stage(config: dict[str, Any], job: argparse.Namespace) -> None:
     """A stage job: in a tile server when the method is served and the job needs its model (a job of a
     GPU method given no GPU has a tile known to be empty: it runs here, loading no model), else, or when
     no server can be used, in this process."""
-    from ..methods import uses_gpu
+    from ..methods import method_of
     from ..servers import tile
 
-    method = config["method"]
-    if tile.serves(method) and (not uses_gpu(method) or job.gpu):
+    method = method_of(config["method"])
+    if method.served and (not method.uses_gpu or job.gpu):
         try:
             return tile.stage(config, job.tile, job.threshold, job.normalization, job.output[0])
         except tile.Unavailable as why:

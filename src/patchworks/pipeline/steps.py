@@ -19,7 +19,7 @@ from ..merge.downsample import downsample
 from ..merge.faces import face_pairs, face_pairs_iou
 from ..merge.planes import read_plane
 from ..merge.table import RelabelTable, apply_lut, build_table
-from ..methods import Context, TileFn, build_method, uses_gpu
+from ..methods import Context, TileFn, method_of
 from ..segment.occupancy import region_peaks
 from ..segment.stage import stage_tile
 from ..segment.thresholds import Threshold, is_empty, peak
@@ -104,13 +104,9 @@ def normalization(config: dict[str, Any], output: str) -> None:
 
 def fetch_model(config: dict[str, Any], output: str) -> None:
     """Download a named model's weights into the method's cache (a local job, on the submit host)."""
-    name = config["method"]["name"]
-    model = config["method"][name]["model"]
-    if name == "cellpose":
-        from ..methods.cellpose import fetch
-    else:
-        from ..methods.stardist import fetch
-    atomic.write_json(output, {"method": name, "model": model, "weights": fetch(model)})
+    method = method_of(config["method"])
+    weights = method.fetch()
+    atomic.write_json(output, {"method": method.name, "model": method.model_to_fetch, "weights": weights})
 
 
 def method_context(plan: Plan, threshold_file: str | None, normalization_file: str | None) -> Context:
@@ -144,7 +140,7 @@ def occupancy(config: dict[str, Any], tile: int, threshold_file: str | None, out
 
 def tile_needs_gpu(config: dict[str, Any], occupancy_file: str | None) -> int:
     """1 if the tile's stage job needs a GPU: a GPU method on a tile not known to be empty."""
-    if not uses_gpu(config["method"]):
+    if not method_of(config["method"]).uses_gpu:
         return 0
     if occupancy_file and Path(occupancy_file).exists():
         return 0 if atomic.read_json(occupancy_file)["empty"] else 1
@@ -157,11 +153,11 @@ def stage(config: dict[str, Any], tile: int, threshold_file: str | None, normali
     stage store's chunks, bands, measurements, planes and record) have one writer at a time: a killed
     run's job still writing the tile finishes (or is killed) before this one writes."""
     plan = Plan(config)
-    fn = fn or build_method(config["method"], method_context(plan, threshold_file, normalization_file))
+    fn = fn or plan.method.build(method_context(plan, threshold_file, normalization_file))
     empty = empty_threshold(config, threshold_file)
     stage_store = zarr.open_array(plan.paths.stage_store, mode="r+")
     bands = plan.paths.bands(tile) if plan.keeps_bands else None
-    intensity = plan.source() if config["method"]["name"] == "staged" else None  # else the block read
+    intensity = None if plan.method.segments_image else plan.source()  # else measured in the block read
     with locks.exclusive(plan.paths.writer_lock(tile), f"tile {tile}"):
         result = stage_tile(plan.tile_source(), plan.grid, tile, fn, stage_store, empty, bands,
                             plan.paths.measures(tile), plan.paths.planes(tile), intensity)

@@ -32,10 +32,10 @@ def serve(config: dict[str, Any], argv: list[str]) -> bool:
     """Start the launcher of a bundle's tile servers, when this process (``argv``: Snakemake's
     command line) runs a bundle of stage jobs in its SLURM job; it lives as long as this process.
     Its socket is bound here, so the bundle's first job finds it. Whether one was started."""
-    from .tile import serves
+    from ..methods import method_of
 
     bundled = "--local-groupid" in argv and "stage" in option_values(argv, "--allowed-rules")
-    if not (serves(config["method"]) and bundled and "SLURM_JOB_ID" in os.environ
+    if not (method_of(config["method"]).served and bundled and "SLURM_JOB_ID" in os.environ
             and "SLURM_STEP_ID" not in os.environ) or channel.unsupported():
         return False
     try:

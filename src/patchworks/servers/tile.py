@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ..methods import method_of
 from . import bundle, channel, process
 from .channel import Unavailable
 
@@ -50,11 +51,6 @@ SERVER = [sys.executable, "-m", "patchworks.servers.tile"]
 
 class ServerError(RuntimeError):
     """A tile server died while it segmented the job's tile."""
-
-
-def serves(method: dict[str, Any]) -> bool:
-    """Whether the method's stage jobs hand their tiles to a tile server."""
-    return bool(method.get(method["name"], {}).get("server", False))
 
 
 def run_key(config: dict[str, Any]) -> list[Any]:
@@ -137,7 +133,7 @@ def start(config: dict[str, Any], name: str, n: int, snakemake: int) -> tuple[Co
 def stop(config: dict[str, Any]) -> int:
     """Stop the tile servers of this run and Snakemake process on this node; how many answered. (A
     bundle's servers end with its launcher, not with one of its jobs.)"""
-    if not serves(config["method"]) or channel.unsupported() or owner(os.getpid()) is None:
+    if not method_of(config["method"]).served or channel.unsupported() or owner(os.getpid()) is None:
         return 0
     stopped = 0
     for n in range(SLOTS):

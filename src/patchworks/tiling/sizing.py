@@ -12,16 +12,9 @@ from typing import Any
 
 import numpy as np
 
-#: Peak bytes a stage job holds per voxel of its tile (with halo), beyond the input's own bytes, by
-#: method. threshold: measured, 6.4 (docs/benchmarks.md: 1,481 MB peak for a 160 x 1056 x 1056
-#: uint16 block, 49 MB of it the job's floor), rounded up to 8; the others are estimates: the
-#: labels plus the method's working memory (for the model methods: their network's activations at
-#: diameter 30; Cellpose rescales tiles by 30 / diameter).
-BYTES_PER_VOXEL = {"threshold": 8, "custom": 32, "cellpose": 600, "stardist": 400}
-#: What a stage job holds whatever its tile: Python, the libraries and the model (measured on CPU:
-#: 1.05-1.23 GB peak RSS for Cellpose and StarDist stage jobs on 536² tiles; 49 MB for threshold,
-#: plus up to 2 x 32 MB of chunks being decoded or encoded).
-BASE_BYTES = {"threshold": 120 << 20, "custom": 200 << 20, "cellpose": 1200 << 20, "stardist": 1200 << 20}
+from ..methods import Method
+from ..methods.cellpose import CellposeMethod
+
 SAFETY = 0.5  # use at most this share of the memory
 
 
@@ -111,7 +104,7 @@ def auto_tile_shape(shape: tuple[int, ...], dtype: object = np.uint16, *, use_gp
     ``multiple_of`` (e.g. the storage chunks) where the image allows."""
     if budget_bytes is None:
         budget_bytes, _ = memory_budget(use_gpu, require_gpu)
-    per_voxel = bytes_per_voxel or BYTES_PER_VOXEL["custom"] + np.dtype(dtype).itemsize
+    per_voxel = bytes_per_voxel or Method.bytes_per_voxel + np.dtype(dtype).itemsize  # a custom method's
     voxels = max(1.0, (SAFETY * budget_bytes - base_bytes) / per_voxel)
     tile = list(shape)
     free = list(range(len(shape)))  # axes not yet capped by the image
@@ -138,8 +131,8 @@ def auto_tile_shape_cellpose(shape: tuple[int, ...], dtype: object = np.uint16, 
         budget_bytes, on_gpu = memory_budget(use_gpu)
     scale = (30 / diameter) ** 2
     return auto_tile_shape(shape, dtype, budget_bytes=budget_bytes,
-                           bytes_per_voxel=BYTES_PER_VOXEL["cellpose"] * scale,
-                           base_bytes=0 if on_gpu else BASE_BYTES["cellpose"])
+                           bytes_per_voxel=CellposeMethod.bytes_per_voxel * scale,
+                           base_bytes=0 if on_gpu else CellposeMethod.base_bytes)
 
 
 def auto_overlap(diameter: float, voxel_size: tuple[float, ...] | None = None,
