@@ -11,6 +11,7 @@ from snakemake.utils import min_version, validate
 
 from patchworks.pipeline.config import validate_config
 from patchworks.errors import ConfigError
+from patchworks.pipeline.registry import rule_files
 from patchworks.pipeline.status import failure_report
 from patchworks.servers import bundle
 from patchworks.servers import tile as tile_servers
@@ -41,22 +42,11 @@ except ConfigError as err:
 validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/demo.smk"
-include: "workflow/rules/convert.smk"
-include: "workflow/rules/prepare.smk"
-include: "workflow/rules/fetch_model.smk"
-include: "workflow/rules/threshold.smk"
-include: "workflow/rules/normalization.smk"
-include: "workflow/rules/occupancy.smk"
-include: "workflow/rules/stage.smk"
-include: "workflow/rules/faces.smk"
-include: "workflow/rules/cc.smk"
-include: "workflow/rules/measure.smk"
-include: "workflow/rules/label_image.smk"
-include: "workflow/rules/pyramid.smk"
-include: "workflow/rules/relabel.smk"
-include: "workflow/rules/publish.smk"
-include: "workflow/rules/figures.smk"
+
+
+for rule_file in rule_files():  # one per step (patchworks.pipeline.registry), in the steps' order
+
+    include: f"workflow/rules/{rule_file}.smk"
 
 
 rule all:

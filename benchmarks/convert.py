@@ -44,8 +44,8 @@ def write_ome_tiff(path: Path, planes: int, side: int) -> None:
 
 def baseline_rss() -> float:
     """Peak RSS (MB) of a process that only imports what a conversion job imports: every job's floor."""
-    code = ("import patchworks.pipeline.rule, patchworks.pipeline.steps, bioio, bioio_ome_tiff; "
-            "print(patchworks.pipeline.rule.peak_rss_mb())")
+    code = ("import patchworks.pipeline.job, patchworks.pipeline.steps, bioio, bioio_ome_tiff; "
+            "print(patchworks.pipeline.job.peak_rss_mb())")
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                 check=True).stdout)
 

@@ -34,8 +34,8 @@ def peak_rss_by_rule(logs: Path) -> dict[str, float]:
 
 def baseline_rss() -> float:
     """Peak RSS (MB) of a process that only imports what a job imports: the floor of every job."""
-    code = ("import patchworks.pipeline.rule, patchworks.pipeline.steps; "
-            "print(patchworks.pipeline.rule.peak_rss_mb())")
+    code = ("import patchworks.pipeline.job, patchworks.pipeline.steps; "
+            "print(patchworks.pipeline.job.peak_rss_mb())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return float(out)
 

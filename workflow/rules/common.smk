@@ -6,7 +6,7 @@ from snakemake.settings.types import DeploymentMethod
 
 from patchworks.errors import PatchworksError
 from patchworks.pipeline.plan import Plan
-from patchworks.pipeline.rule import export_config
+from patchworks.pipeline.job import export_config
 from patchworks.servers.process import announce_snakemake
 
 plan = Plan(config)
@@ -27,7 +27,7 @@ wildcard_constraints:
 # Every job runs one step: `python scripts/job.py --log LOG STEP [options] OUTPUT...`, with the
 # interpreter of the rule's conda environment under --software-deployment-method conda, else
 # Snakemake's own. The config reaches the job in the environment (export_config above;
-# patchworks.pipeline.rule says why).
+# patchworks.pipeline.job says why).
 PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
 JOB_SCRIPT = os.path.join(workflow.basedir, "scripts", "job.py")
 JOB = "{PYTHON:q} {JOB_SCRIPT:q} --log {log:q} "

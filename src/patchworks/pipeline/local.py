@@ -1,20 +1,21 @@
 """Run the whole pipeline in this process (no Snakemake): the Python API and tests use it.
 
-It runs the same step functions as the workflow's rules, in the same order, so a local run and
-a workflow run with the same config write the same labels.
+It runs the registry's steps (:mod:`.registry`), in its order and under its conditions, each job with
+the command line its rule would give it, so a local run and a workflow run with the same config
+write the same labels. Differences: no servers (each job here or in a worker of ``workers``), the
+method may be a Python callable (``fn``), and the report's figures are not made.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from argparse import Namespace
 from typing import Any
 
-from ..io import atomic
 from ..methods import TileFn
-from . import steps
 from .config import validate_config
 from .executor import Tasks
 from .plan import Plan
+from .registry import STEPS
 
 
 def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
@@ -27,45 +28,38 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
     in threads, so it need not be picklable.
     """
     config = validate_config(config)
-    plan = Plan(config)
-    if config["input"]["demo"] and not Path(config["input"]["store"]).exists():
-        steps.build_demo(config)
-    if plan.conversion:
-        convert(config, workers)
+    plan = convert(config, workers)
     plan.validate(method=fn is None)
-    steps.prepare(config, plan.paths.prepare)
-    if plan.model_to_fetch and fn is None:
-        steps.fetch_model(config, plan.paths.model)
-    threshold = plan.paths.threshold if plan.needs_threshold_job else None
-    if threshold:
-        steps.image_threshold(config, threshold)
-    normalization = plan.paths.normalization if plan.needs_normalization_job and fn is None else None
-    if normalization:
-        steps.normalization(config, normalization)
-    tasks = Tasks(workers, client, progress)
-    tiles = range(plan.grid.n_tiles)
-    shared_fn = tasks.share(fn)
-    tasks.map(steps.stage, [(config, t, threshold, normalization, plan.paths.stage_record(t), shared_fn)
-                            for t in tiles], "stage", threads=fn is not None, workers=stage_workers)
-    tasks.map(steps.faces, [(config, t, a, plan.face_file(t, a)) for t, a in plan.grid.faces()], "faces")
-    steps.cc(config, plan.paths.cc)
-    steps.measure(config, plan.paths.objects, plan.paths.seams)
-    steps.label_image(config, plan.paths.label_image)
-    steps.pyramid(config, plan.paths.pyramid)
-    tasks.map(steps.relabel, [(config, t, plan.paths.relabel_record(t)) for t in tiles],
-              "write labels" + (" and pyramid" if plan.label.levels > 1 else ""))
-    steps.publish(config, plan.paths.published)
+    tasks, shared_fn = Tasks(workers, client, progress), Tasks(workers, client).share(fn)
+    for step in STEPS.values():
+        if step.makes_input or not step.in_process or (step.method_only and fn is not None) \
+                or not step.when(plan):
+            continue
+        method = fn if step.runs_method else None
+        if step.per == "run":
+            run_job(step.name, config, step.job(plan, step.name), method)
+            continue
+        jobs = [(step.name, config, step.job(plan, name), shared_fn if step.runs_method else None)
+                for name in step.jobs(plan)]
+        label = step.progress(plan) if step.progress else step.name
+        tasks.map(run_job, jobs, label, threads=method is not None,
+                  workers=stage_workers if step.runs_method else None)
     return plan
 
 
+def run_job(name: str, config: dict[str, Any], job: Namespace, fn: TileFn | None = None) -> None:
+    """One job of step ``name`` in this process (its method ``fn``, where the step runs one and the
+    Python API gives one)."""
+    job.fn = fn
+    STEPS[name].call(config, job)
+
+
 def convert(config: dict[str, Any], workers: int = 1) -> Plan:
-    """Convert the microscope file of ``config`` (validated) to its OME-Zarr: the workflow's
-    conversion steps, the regions in ``workers`` processes."""
+    """Make the input image of ``config`` (validated) where a step does (the demo; a microscope file's
+    conversion to OME-Zarr, its regions in ``workers`` processes); the plan of the image made."""
     plan = Plan(config)
-    init = plan.paths.convert_init
-    steps.convert_init(config, init)
-    regions = range(atomic.read_json(init)["regions"])
-    Tasks(workers).map(steps.convert_region,
-                       [(config, r, init, plan.paths.convert_region(r)) for r in regions], "convert")
-    steps.convert_finish(config, init, plan.input_marker)
+    for step in STEPS.values():
+        if step.makes_input and step.when(plan):
+            jobs = [(step.name, config, step.job(plan, name)) for name in step.jobs(plan)]
+            Tasks(workers).map(run_job, jobs, step.name) if step.per != "run" else run_job(*jobs[0])
     return Plan(config)

@@ -17,21 +17,15 @@ import yaml
 
 from .config import validate_config
 from .plan import Plan
+from .registry import STEPS
 from .verify import verify
 
 FAILURE = re.compile(r"^patchworks \w+ failed: (.+)$", re.M)  # written by rule.run
 
 
 def step_jobs(plan: Plan) -> dict[str, list[str]]:
-    """Job names (record stems) of every per-tile or per-face step, and of the single steps."""
-    tiles = [str(t) for t in range(plan.grid.n_tiles)]
-    steps = {"stage": tiles, "faces": [Path(plan.face_file(t, a)).stem for t, a in plan.grid.faces()],
-             "relabel": tiles}
-    if plan.needs_occupancy_job:
-        steps = {"occupancy": tiles, **steps}
-    if plan.conversion:  # a microscope file: its slabs convert first
-        steps = {"convert": [str(r) for r in range(len(plan.conversion.regions(plan.grid)))], **steps}
-    return steps
+    """Job names (record stems) of every step with one job per tile, face or region in this run."""
+    return {step.name: step.jobs(plan) for step in STEPS.values() if step.per != "run" and step.when(plan)}
 
 
 def summarize(plan: Plan) -> dict[str, dict[str, Any]]:
@@ -40,8 +34,7 @@ def summarize(plan: Plan) -> dict[str, dict[str, Any]]:
     memory or time) counts as running until its log says otherwise."""
     out: dict[str, dict[str, Any]] = {}
     for step, names in step_jobs(plan).items():
-        suffix = ".npy" if step == "faces" else ".json"
-        done = {p.stem for p in Path(plan.paths.folder(step)).glob(f"*{suffix}")}
+        done = {p.stem for p in Path(plan.paths.folder(step)).glob(f"*{STEPS[step].record}")}
         failed, running = [], []
         for name in names:
             log = Path(plan.paths.log(f"{step}/{name}"))

@@ -245,15 +245,16 @@ def relabel(config: dict[str, Any], tile: int, output: str) -> None:
     atomic.write_json(output, {"tile": tile, "digests": digests, "seconds": time.perf_counter() - t0})
 
 
-def figures(config: dict[str, Any], out: dict[str, str]) -> None:
+def figures(config: dict[str, Any]) -> None:
     """The report's pictures (overview, per-tile heatmaps, volume histogram, seam check) and the seam
     check's numbers, from the published labels, the object table's volumes, the measure step's seam
-    check and the stage records; the config."""
+    check and the stage records; the config (``Layout.report_files``)."""
     import pyarrow.parquet as pq
 
     from ..report import figures as fig
 
     plan = Plan(config)
+    out = plan.paths.report_files
     check = atomic.read_json(plan.paths.seams)
     fig.overview(plan, out["overview"])
     records = [atomic.read_json(r) for r in plan.stage_records()]

@@ -6,7 +6,7 @@ small tile's face or relabel job. So on a workstation the first job of a Snakema
 server for the run (detached; it runs that job itself meanwhile), and the later jobs hand their
 command line, environment, working directory and standard streams (the file descriptors, passed
 over the connection) to it. The server forks a child per job, which runs the same
-``patchworks.pipeline.rule.main`` as a job started by Snakemake would, with the job's streams and
+``patchworks.pipeline.job.main`` as a job started by Snakemake would, with the job's streams and
 log; the job waits for the child and exits with its exit status.
 
 A job killed by Snakemake (or with it: kill -9 of its process group) closes its connection, and the
@@ -114,7 +114,7 @@ def serve(name: str, watched: int, idle: float, log: Path) -> None:
     import numpy  # noqa: F401  what every job but a served stage job imports
     import zarr  # noqa: F401
 
-    from ..pipeline import rule, steps  # noqa: F401
+    from ..pipeline import job, steps  # noqa: F401
 
     listener = channel.bind(name, backlog=64)
     if listener is None:  # a server started by another job listens already
@@ -227,10 +227,10 @@ def run_job(message: dict[str, Any], fds: list[int]) -> None:
         os.environ.clear()
         os.environ.update(message["env"])
         sys.argv = [sys.argv[0], *message["argv"]]
-        from ..pipeline import rule
+        from ..pipeline import job
 
-        rule.FORKED_BY = os.getppid()
-        rule.main(message["argv"])
+        job.FORKED_BY = os.getppid()
+        job.main(message["argv"])
         code = 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)

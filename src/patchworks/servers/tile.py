@@ -153,7 +153,7 @@ def serve(name: str, idle: float, watched: int) -> None:
     """Listen at ``name`` and run ``steps.stage`` for each request, one at a time, until ``idle``
     seconds pass without one, a stop request comes or process ``watched`` (its Snakemake, or its
     bundle's launcher) is gone."""
-    from ..pipeline.rule import tune_malloc
+    from ..pipeline.job import tune_malloc
 
     tune_malloc()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
@@ -201,7 +201,7 @@ def run_stage(args: tuple, served: int, conn: Connection) -> dict[str, Any]:
     """``steps.stage(*args)``, its printed output and log records captured for the job's log; abandoned
     (this process exits) if the job's connection closes first."""
     from ..pipeline import steps
-    from ..pipeline.rule import peak_rss_mb
+    from ..pipeline.job import peak_rss_mb
 
     out = io.StringIO()
     handler = logging.StreamHandler(out)

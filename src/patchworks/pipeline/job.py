@@ -1,4 +1,4 @@
-"""Entry point of the workflow's jobs: run one step, with the job's log file attached.
+"""The job runner: run one job of a step (:mod:`.registry`), with the job's log file attached.
 
 Each rule's shell command is ``python scripts/job.py --log LOG STEP [options] OUTPUT...``
 (``workflow/rules/common.smk``). The run's config comes as JSON in the environment variable
@@ -22,30 +22,40 @@ import resource
 import shutil
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from .registry import STEPS
 
 CONFIG_VARIABLE = "PATCHWORKS_CONFIG"
 FORKED_BY: int | None = None  # the job fork server that forked this job, if one did
 
-Step = Callable[[dict[str, Any], argparse.Namespace], None]
-
-
 def stage(config: dict[str, Any], job: argparse.Namespace) -> None:
-    """A stage job: in a tile server when the method is served and the job needs its model (a job of a
-    GPU method given no GPU has a tile known to be empty: it runs here, loading no model), else, or when
-    no server can be used, in this process."""
+    """A stage job: in a tile server when the job may use one (``job.servers``: not in-process runs),
+    the method is served and the job needs its model (a job of a GPU method given no GPU has a tile
+    known to be empty: it runs here, loading no model), else, or when no server can be used, in this
+    process (with ``job.fn`` as its method, when the Python API gives one)."""
     from ..methods import method_of
     from ..servers import tile
 
     method = method_of(config["method"])
-    if method.served and (not method.uses_gpu or job.gpu):
+    if job.servers and method.served and (not method.uses_gpu or job.gpu):
         try:
             return tile.stage(config, job.tile, job.threshold, job.normalization, job.output[0])
         except tile.Unavailable as why:
             warn(f"no tile server ({why}); this job segments its tile in its own process")
-    steps().stage(config, job.tile, job.threshold, job.normalization, job.output[0])
+    from . import steps
+
+    steps.stage(config, job.tile, job.threshold, job.normalization, job.output[0], job.fn)
+
+
+def faces(config: dict[str, Any], job: argparse.Namespace) -> None:
+    """A face job, named by the face's two tiles."""
+    from . import steps
+    from .plan import Plan
+
+    steps.faces(config, job.tile, Plan(config).grid.face_axis(job.tile, job.neighbour), job.output[0])
 
 
 def warn(message: str) -> None:
@@ -53,44 +63,11 @@ def warn(message: str) -> None:
     print(f"patchworks: warning: {message}", file=sys.stderr, flush=True)
 
 
-def steps() -> Any:
-    from . import steps
-
-    return steps
-
-
-def faces(config: dict[str, Any], job: argparse.Namespace) -> None:
-    """A face job, named by the face's two tiles."""
-    from .plan import Plan
-
-    steps().faces(config, job.tile, Plan(config).grid.face_axis(job.tile, job.neighbour), job.output[0])
-
-
-def figures(config: dict[str, Any], job: argparse.Namespace) -> None:
-    from .plan import Plan
-
-    steps().figures(config, Plan(config).paths.report_files)
-
-
-STEPS: dict[str, Step] = {
-    "demo": lambda c, j: steps().build_demo(c),
-    "convert_init": lambda c, j: steps().convert_init(c, j.output[0]),
-    "convert": lambda c, j: steps().convert_region(c, j.region, j.init, j.output[0]),
-    "convert_finish": lambda c, j: steps().convert_finish(c, j.init, j.output[0]),
-    "prepare": lambda c, j: steps().prepare(c, j.output[0], j.tile_shape),
-    "threshold": lambda c, j: steps().image_threshold(c, j.output[0]),
-    "occupancy": lambda c, j: steps().occupancy(c, j.tile, j.threshold, j.output[0]),
-    "normalization": lambda c, j: steps().normalization(c, j.output[0]),
-    "fetch_model": lambda c, j: steps().fetch_model(c, j.output[0]),
-    "stage": stage,
-    "faces": faces,
-    "cc": lambda c, j: steps().cc(c, j.output[0]),
-    "label_image": lambda c, j: steps().label_image(c, j.output[0]),
-    "relabel": lambda c, j: steps().relabel(c, j.tile, j.output[0]),
-    "pyramid": lambda c, j: steps().pyramid(c, j.output[0]),
-    "measure": lambda c, j: steps().measure(c, j.output[0], j.output[1]),
-    "figures": figures,
-    "publish": lambda c, j: steps().publish(c, j.output[0]),
+OPTIONS: dict[str, dict[str, Any]] = {  # every step's options (registry.Step.options), parsed alike
+    **{name: {"type": int} for name in ("tile", "neighbour", "region", "gpu")},
+    "tile_shape": {"type": int, "nargs": "+", "help": "tiles as fixed on the submit host"},
+    # an input file; empty when the job has none
+    **{name: {"type": lambda v: v or None} for name in ("threshold", "normalization", "init")},
 }
 
 
@@ -99,11 +76,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("step", choices=STEPS)
     p.add_argument("output", nargs="*", help="the job's output files")
     p.add_argument("--log", help="the job's log file")
-    for name in ("tile", "neighbour", "region", "gpu"):
-        p.add_argument(f"--{name}", type=int)
-    p.add_argument("--tile-shape", type=int, nargs="+", help="tiles as fixed on the submit host")
-    for name in ("threshold", "normalization", "init"):  # an input file; empty when the job has none
-        p.add_argument(f"--{name}", type=lambda v: v or None)
+    for name, kwargs in OPTIONS.items():
+        p.add_argument(f"--{name.replace('_', '-')}", **kwargs)
+    p.set_defaults(servers=True, fn=None)  # a workflow job may use servers; its method is the config's
     return p
 
 
@@ -196,7 +171,7 @@ def run(step: str, config: dict[str, Any], job: argparse.Namespace, log_path: st
             for note in notes:
                 warn(note)
             try:
-                STEPS[step](config, job)
+                STEPS[step].call(config, job)
             except Exception as err:
                 traceback.print_exc()
                 print(failure(step, err, config), file=sys.stderr)  # the job's log
