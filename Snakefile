@@ -7,7 +7,7 @@
 import gc
 import sys
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 from patchworks.pipeline.config import validate_config
 from patchworks.errors import ConfigError
@@ -35,11 +35,10 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-try:  # a one-line message naming the key first; then Snakemake's own check, which sets defaults
-    validate_config(config)
+try:  # the one config reader (patchworks.pipeline.config): defaults filled in, or one line naming the key
+    config.update(validate_config(config))
 except ConfigError as err:
     sys.exit(f"patchworks: config error: {err}")
-validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 

@@ -69,7 +69,7 @@ def segment(
         "pyramid": {"levels": 1},
     }
     plan = local.run(config)
-    arr = plan.label.array(0, mode="r")
+    arr = plan.label_image.array(0, mode="r")
     assert arr.dtype == np.dtype(dtype)
     assert arr.shape == tuple(s for a, s in zip(axes, data.shape) if a != "c")  # spatial axes only
     return np.asarray(arr[...]), plan
@@ -169,7 +169,7 @@ def test_halo_cut_to_the_reach_keeps_every_id(case: dict[str, Any], sigma: float
                 "connectivity": case["connectivity"],
                 "pyramid": {"levels": 1},
             }
-            results.append(np.asarray(local.run(config, fn=fn).label.array(0, mode="r")[...]))
+            results.append(np.asarray(local.run(config, fn=fn).label_image.array(0, mode="r")[...]))
     np.testing.assert_array_equal(results[0], results[1])
 
 

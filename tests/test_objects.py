@@ -96,10 +96,10 @@ def run(root: Path, case: dict[str, Any], **more: Any) -> tuple[np.ndarray, Any,
         **more,
     })
     published = atomic.read_json(plan.paths.published)
-    assert Path(published["table"]) == plan.label.table_path
+    assert Path(published["table"]) == plan.label_image.table_path
     assert os.path.samefile(published["table"], plan.paths.objects)  # one file system: linked, not copied
     table = pq.read_table(published["table"]).to_pandas()
-    return np.asarray(plan.label.array(0, mode="r")[...]), table, plan
+    return np.asarray(plan.label_image.array(0, mode="r")[...]), table, plan
 
 
 def tiles_spanned(labels: np.ndarray, tile: list[int], n: int) -> list[list[int]]:
@@ -248,9 +248,9 @@ def test_staged_labels_measure_the_image(tmp_path: Path) -> None:
                       "output": {"store": str(tmp_path / "out.zarr")},
                       "tiling": {"tile_shape": [10, 12]}, "pyramid": {"levels": 1},
                       "method": {"name": "staged", "staged": {"store": str(tmp_path / "mine.zarr")}}})
-    labels = np.asarray(plan.label.array(0, mode="r")[...])
+    labels = np.asarray(plan.label_image.array(0, mode="r")[...])
     assert_same_labels(reference(image, value, 1)[0], labels)
-    table = pq.read_table(plan.label.table_path).to_pandas()
+    table = pq.read_table(plan.label_image.table_path).to_pandas()
     assert_table_matches(table, labels, image, (0.5, 0.5), [10, 12])
 
 

@@ -103,8 +103,9 @@ def test_other_attributes_of_the_labels_group_are_kept(tmp_path: Path, version: 
 # 3: damage to a finished label image ----------------------------------------------------------------
 def test_verify_names_damaged_tiles_and_the_rerun_rewrites_exactly_them(tmp_path: Path) -> None:
     """A lost chunk of level 0 and one of level 1 go unnoticed by Snakemake; ``patchworks-status
-    --verify`` names the two tiles and exits 1; the same command then reruns only their relabel jobs
-    and publish, and the labels are bit-identical to the undamaged ones."""
+    --verify`` names the two tiles and exits 1, changing nothing; ``--repair`` does the same and
+    unlists the labels; the same snakemake command then reruns only their relabel jobs and publish,
+    and the labels are bit-identical to the undamaged ones."""
     image = (ndimage.gaussian_filter(np.random.default_rng(2).random((64, 64)), 1.5) * 1000).astype("uint16")
     store = tmp_path / "image.ome.zarr"
     write_image(store, image, "yx", levels=2)
@@ -122,12 +123,16 @@ def test_verify_names_damaged_tiles_and_the_rerun_rewrites_exactly_them(tmp_path
     (level0 / "c" / "1" / "1").unlink()  # tile 3 (grid (1, 1)) at level 0
     (level1 / "c" / "0" / "0").unlink()  # tile 0's share of level 1
     assert "Nothing to be done" in snakemake(cfg).stdout  # what Snakemake alone sees
-    found = subprocess.run(status, capture_output=True, text=True, cwd=RUN_DIR)
-    assert found.returncode == 1, found.stdout + found.stderr
-    assert "4 of 4 tiles checked against their checksums, 2 damaged" in found.stdout
-    assert "damaged tile 0 (grid index (0, 0), region [0:32, 0:32]): level(s) 1" in found.stdout
-    assert "damaged tile 3 (grid index (1, 1), region [32:64, 32:64]): level(s) 0" in found.stdout
-    assert "labels" not in listed_labels(store, "0.5")  # damaged: no longer looks complete
+    for option in ("--verify", "--repair"):
+        command = [*status[:3], option, *status[4:]]
+        found = subprocess.run(command, capture_output=True, text=True, cwd=RUN_DIR)
+        assert found.returncode == 1, found.stdout + found.stderr
+        assert "4 of 4 tiles checked against their checksums, 2 damaged" in found.stdout
+        assert "damaged tile 0 (grid index (0, 0), region [0:32, 0:32]): level(s) 1" in found.stdout
+        assert "damaged tile 3 (grid index (1, 1), region [32:64, 32:64]): level(s) 0" in found.stdout
+        # verify changes nothing; repair unlists the labels: damaged, they no longer look complete
+        assert ("labels" in listed_labels(store, "0.5")) == (option == "--verify")
+        assert "Nothing to be done" in snakemake(cfg, "-n").stdout or option == "--repair"
 
     rerun = snakemake(cfg)
     succeeded(rerun)

@@ -72,8 +72,8 @@ def test_levels_equal_whole_image_downsampling(case: dict[str, Any]) -> None:
             "connectivity": case["connectivity"],
             "pyramid": pyr,
         })
-        level_arrays = [np.asarray(plan.label.array(k, mode="r")[...]) for k in range(pyr["levels"])]
-        assert not (plan.label.path / str(pyr["levels"])).exists()
+        level_arrays = [np.asarray(plan.label_image.array(k, mode="r")[...]) for k in range(pyr["levels"])]
+        assert not (plan.label_image.path / str(pyr["levels"])).exists()
     assert all(a.ndim == image.ndim for a in level_arrays)  # spatial axes only, also of a c/y/x image
     expected = level_arrays[0]
     np.testing.assert_array_equal(expected > 0, image > case["value"])
@@ -96,9 +96,9 @@ def test_z_keeps_full_resolution_by_default(tmp_path: Path) -> None:
         "method": {"threshold": {"value": 0}},
         "pyramid": {"levels": 3},
     })
-    shapes = [plan.label.array(k, mode="r").shape for k in range(3)]
+    shapes = [plan.label_image.array(k, mode="r").shape for k in range(3)]
     assert shapes == [(5, 20, 21), (5, 10, 11), (5, 5, 6)]
-    assert plan.label.factors == (1, 2, 2)
+    assert plan.label_image.factors == (1, 2, 2)
 
 
 # downsample on hand-written arrays ------------------------------------------------------------

@@ -109,7 +109,7 @@ def test_rerun_after_fix_runs_only_failed_tile_and_dependents(failed_run) -> Non
     expected = ({f"stage[tile={FAILED_TILE}]", "cc", "measure", "label_image", "pyramid", "publish",
                  "figures", "all"} | faces | {f"relabel[tile={t}]" for t in tiles})
     assert jobs_run(run.stderr) == expected
-    labels = np.asarray(plan.label.array(0, mode="r")[...])
+    labels = np.asarray(plan.label_image.array(0, mode="r")[...])
     ref, n = ndimage.label(image > 100)
     assert len(np.unique(labels)) - 1 == n == 3
     pairs = set(zip(labels.ravel().tolist(), ref.ravel().tolist()))

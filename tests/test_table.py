@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from patchworks.merge.faces import face_pairs
 from patchworks.merge.planes import read_plane, save_boundary_planes
-from patchworks.merge.table import RelabelTable, apply_lut, build_table
+from patchworks.merge.relabel_table import RelabelTable, apply_lut, build_table
 from patchworks.tiling.grid import TileGrid, neighbour_offsets
 
 

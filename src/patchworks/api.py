@@ -278,7 +278,7 @@ def _release(config: dict[str, Any]) -> None:
     """After a failed run, drop the label image it reserved and left unfinished (its work directory
     is about to go), so that the next call may take the name; anything else stays."""
     try:
-        label = Plan(validate_config(config)).label
+        label = Plan(validate_config(config)).label_image
         record = label.record()
     except Exception:  # the run failed before there was a label image to speak of
         return
@@ -287,7 +287,7 @@ def _release(config: dict[str, Any]) -> None:
 
 
 def _labels_array(plan: Plan) -> da.Array:
-    return da.from_zarr(str(plan.label.level_path(0)))
+    return da.from_zarr(str(plan.label_image.level_path(0)))
 
 
 def _image_to_ngff(image: da.Array, path: Path, progress: bool, client: Any, workers: int | None) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..merge.table import RelabelTable
+from ..merge.relabel_table import RelabelTable
 from .tile import TileMeasures, extremes, measured_dtype
 
 

@@ -90,7 +90,7 @@ class StagedMethod(Method):
         return source(self.section, image)
 
     def check(self, plan: Plan, import_code: bool = True) -> None:
-        check(plan.config, plan.image, plan.label.path)
+        check(plan.config, plan.image, plan.label_image.path)
 
     def build(self, context: Context) -> Any:
         return labels

@@ -1,9 +1,17 @@
-"""The workflow config: validation against the schema, with defaults filled in."""
+"""The workflow config: what the user gave turned into the validated config, with defaults filled in.
+
+One reader for all: the Snakefile (Snakemake's merged ``--configfile``s and ``--config``), every job
+(the config its Snakemake exported), ``patchworks-status`` (the same files and overrides, read as
+Snakemake reads them) and the Python API (the dict it builds from its arguments).
+"""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
+from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -11,10 +19,19 @@ import yaml
 
 from ..errors import ConfigError
 
+#: The config the workflow runs when no config file is given: the shipped demo.
+DEFAULT_FILE = "config/config.yaml"
 
+
+@cache
 def schema() -> dict[str, Any]:
-    """The config schema (the same file the Snakefile validates with)."""
+    """The config schema (``workflow/schemas/config.schema.yaml``, packaged)."""
     return yaml.safe_load(resources.files("patchworks.pipeline").joinpath("config.schema.yaml").read_text())
+
+
+@cache
+def validator() -> Any:
+    return _with_defaults(jsonschema.Draft202012Validator)(schema())
 
 
 def _with_defaults(validator_class: type) -> Any:
@@ -33,8 +50,7 @@ def _with_defaults(validator_class: type) -> Any:
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``config`` with defaults filled in; ConfigError naming the key if invalid."""
     config = copy.deepcopy(config)
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema())
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator().iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         key = ".".join(map(str, err.absolute_path)) or "(top level)"
@@ -44,6 +60,19 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"filter.min_volume: {low} is larger than filter.max_volume {high}, so every "
                           "object would be removed; give min_volume <= max_volume")
     return config
+
+
+def load_config(files: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The validated config of config ``files`` (merged in order) and ``KEY=VALUE`` ``overrides``, as
+    Snakemake merges ``--configfile`` and ``--config`` (its own parser and merge); no files: the demo's."""
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    config: dict[str, Any] = {}
+    for file in files or [DEFAULT_FILE]:
+        update_config(config, yaml.safe_load(Path(file).read_text()) or {})
+    update_config(config, parse_config(overrides))
+    return validate_config(config)
 
 
 def describe(sub: dict[str, Any]) -> str:

@@ -177,7 +177,7 @@ class Plan:
         return c
 
     @cached_property
-    def label(self) -> LabelImage:
+    def label_image(self) -> LabelImage:
         out = self.config["output"]
         into_input = out["store"] is None
         levels, factors = self._pyramid_shape(into_input)
@@ -276,7 +276,7 @@ class Plan:
 
         ``method=False`` skips importing user code (a custom method: the Python API passes a callable).
         """
-        _ = self.grid, self.connectivity, self.label
+        _ = self.grid, self.connectivity, self.label_image
         fixed_indices(self.image, self.config["input"]["channel"], self.config["input"]["timepoint"])
         self.method.check(self, import_code=method)
         if self.stitch == "iou" and min(self.grid.overlap) < 1:
@@ -318,7 +318,7 @@ class Plan:
                "input.store": "the labels go into the image's store by default: set output.store to a "
                               "writable place for them, or make the image's store writable"}
         fix["workdir"] = "choose a writable workdir"
-        for key, path in ((label_key, self.label.path), ("workdir", self.workdir)):
+        for key, path in ((label_key, self.label_image.path), ("workdir", self.workdir)):
             existing = Path(path).absolute()
             while not existing.exists():
                 existing = existing.parent
@@ -330,7 +330,7 @@ class Plan:
                                   f"{fix[key]}") from err
 
     def _check_overwrite(self) -> None:
-        label = self.label
+        label = self.label_image
         if not label.path.exists() or self.config["output"]["overwrite"]:
             return
         if label.owner() != str(self.workdir.resolve()) or not self.workdir.exists():

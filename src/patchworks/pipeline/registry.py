@@ -120,7 +120,7 @@ STEPS: dict[str, Step] = {step.name: step for step in (
     Step("pyramid", lambda c, j: _steps().pyramid(c, j.output[0]), lambda plan, job: [plan.paths.pyramid]),
     Step("relabel", lambda c, j: _steps().relabel(c, j.tile, j.output[0]),
          lambda plan, job: [plan.paths.relabel_record(job.tile)], per="tile",
-         progress=lambda plan: "write labels" + (" and pyramid" if plan.label.levels > 1 else "")),
+         progress=lambda plan: "write labels" + (" and pyramid" if plan.label_image.levels > 1 else "")),
     Step("publish", lambda c, j: _steps().publish(c, j.output[0]), lambda plan, job: [plan.paths.published]),
     Step("figures", lambda c, j: _steps().figures(c),
          lambda plan, job: list(plan.paths.report_files.values()), in_process=False),

@@ -1,4 +1,5 @@
-"""``patchworks-status [CONFIG] [--verify]``: how many jobs of each step are done, failed, running or pending.
+"""``patchworks-status [CONFIG...] [--config KEY=VALUE...] [--verify | --repair]``: how many jobs
+of each step are done, failed, running or pending.
 
 Reads only the per-job records and logs in the work directory, so it is cheap to run while a
 run goes on (locally or on a cluster), next to Snakemake's own progress lines. The same records
@@ -13,9 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .config import validate_config
+from .config import load_config
 from .plan import Plan
 from .registry import STEPS
 from .verify import verify
@@ -73,15 +72,22 @@ def failure_report(plan: Plan) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="patchworks-status", description=__doc__.splitlines()[0])
-    parser.add_argument("configfile", nargs="?", default="config/config.yaml",
-                        help="the config file the run uses (default: the shipped demo config)")
+    about = " ".join(__doc__.split("\n\n")[0].split())
+    parser = argparse.ArgumentParser(prog="patchworks-status", description=about)
+    parser.add_argument("configfile", nargs="*",
+                        help="the config file(s) the run uses, as given to snakemake's --configfile "
+                             "(default: the shipped demo config)")
+    parser.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="the run's --config overrides, as given to snakemake")
     parser.add_argument("--verify", action="store_true",
                         help="re-read the label image and compare every tile with the checksum its jobs "
-                             "recorded; damaged tiles are named and rewritten by the next run")
+                             "recorded; name the damaged tiles (read only)")
+    parser.add_argument("--repair", action="store_true",
+                        help="--verify, and unlist the label image and forget the damaged tiles' jobs, so "
+                             "that the same snakemake command rewrites exactly those tiles")
     args = parser.parse_args(argv)
-    plan = Plan(validate_config(yaml.safe_load(Path(args.configfile).read_text())))
-    report, damaged = verify(plan) if args.verify else ([], [])
+    plan = Plan(load_config(args.configfile, args.config))
+    report, damaged = verify(plan, args.repair) if args.verify or args.repair else ([], [])
     summary = summarize(plan)
     print(f"{'step':<10} {'done':>8} {'failed':>8} {'running':>8} {'pending':>8}")
     for step, row in summary.items():

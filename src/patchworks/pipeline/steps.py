@@ -18,7 +18,7 @@ from ..measure.objects import combine, merged_voxels, object_table, size_filter,
 from ..merge.downsample import downsample
 from ..merge.faces import face_pairs, face_pairs_iou
 from ..merge.planes import read_plane
-from ..merge.table import RelabelTable, apply_lut, build_table
+from ..merge.relabel_table import RelabelTable, apply_lut, build_table
 from ..methods import Context, TileFn, method_of
 from ..segment.occupancy import region_peaks
 from ..segment.stage import stage_tile
@@ -72,10 +72,10 @@ def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = 
     tiles as fixed on the submit host, for tile_shape "auto")."""
     plan = Plan(config, tuple(tile_shape) if tile_shape else None)
     plan.validate(method=False)  # the method was checked at parse time; stage checks it again
-    plan.label.reserve(str(plan.workdir))
+    plan.label_image.reserve(str(plan.workdir))
     zarr.create_array(
         plan.paths.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
-        chunks=plan.label.chunks(0), shards=plan.label.spatial_shards(0), overwrite=True,
+        chunks=plan.label_image.chunks(0), shards=plan.label_image.spatial_shards(0), overwrite=True,
     )
     atomic.write_json(output, {"shape": plan.grid.shape, "tile_shape": plan.grid.tile_shape,
                                "tiles": plan.grid.n_tiles, "counts": plan.grid.counts})
@@ -212,19 +212,20 @@ def measure(config: dict[str, Any], output: str, seams: str) -> None:
 def label_image(config: dict[str, Any], output: str) -> None:
     """(Re)create level 0 of the label image, unlisted, for the relabel jobs to fill."""
     plan = Plan(config)
-    plan.label.claim(str(plan.workdir), config["output"]["overwrite"])
-    plan.label.create_level(0)
-    atomic.write_json(output, {"labels": str(Path(plan.label.path)), "dtype": config["output"]["dtype"]})
+    label = plan.label_image
+    label.claim(str(plan.workdir), config["output"]["overwrite"])
+    label.create_level(0)
+    atomic.write_json(output, {"labels": str(Path(label.path)), "dtype": config["output"]["dtype"]})
 
 
 def pyramid(config: dict[str, Any], output: str) -> None:
     """(Re)create the empty lower levels of the label image, unlisted, for the relabel jobs to fill."""
     plan = Plan(config)
-    plan.label.claim(str(plan.workdir), config["output"]["overwrite"])
-    plan.label.remove_levels_from(1)
-    for level in range(1, plan.label.levels):
-        plan.label.create_level(level)
-    atomic.write_json(output, {"levels": plan.label.levels, "factors": plan.label.factors})
+    plan.label_image.claim(str(plan.workdir), config["output"]["overwrite"])
+    plan.label_image.remove_levels_from(1)
+    for level in range(1, plan.label_image.levels):
+        plan.label_image.create_level(level)
+    atomic.write_json(output, {"levels": plan.label_image.levels, "factors": plan.label_image.factors})
 
 
 def relabel(config: dict[str, Any], tile: int, output: str) -> None:
@@ -232,7 +233,7 @@ def relabel(config: dict[str, Any], tile: int, output: str) -> None:
     lower level, each downsampled from the one above in memory (level 0 is never read back)."""
     t0 = time.perf_counter()
     plan = Plan(config)
-    label = plan.label
+    label = plan.label_image
     lut = RelabelTable.load(plan.paths.relabel_table).tile_lut(tile).astype(config["output"]["dtype"])
     region = plan.grid.core(tile)
     data = apply_lut(lut, chunked.read(zarr.open_array(plan.paths.stage_store, mode="r"), region))
@@ -281,7 +282,7 @@ def publish(config: dict[str, Any], output: str) -> None:
     now does it look complete."""
     plan = Plan(config)
     summary = atomic.read_json(plan.paths.cc)
-    atomic.copy(plan.paths.objects, plan.label.table_path)
-    plan.label.publish(str(plan.workdir), summary["objects"])
-    atomic.write_json(output, {"labels": str(Path(plan.label.path)), "objects": summary["objects"],
-                               "levels": plan.label.levels, "table": str(plan.label.table_path)})
+    atomic.copy(plan.paths.objects, plan.label_image.table_path)
+    plan.label_image.publish(str(plan.workdir), summary["objects"])
+    atomic.write_json(output, {"labels": str(Path(plan.label_image.path)), "objects": summary["objects"],
+                               "levels": plan.label_image.levels, "table": str(plan.label_image.table_path)})

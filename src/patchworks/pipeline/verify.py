@@ -1,9 +1,10 @@
-"""``patchworks-status --verify``: re-read the label image and find the tiles whose data is damaged.
+"""``patchworks-status --verify`` / ``--repair``: re-read the label image and find the tiles whose data
+is damaged; repair: have the next run rewrite them.
 
 Each relabel job records a checksum of each region it wrote, one per level (``io.digest``). A region
-that no longer reads back as written (a lost chunk, a bad disk, a partial copy) is damaged: its
-job records are removed and the label image is unlisted, so the same ``snakemake`` command then
-rewrites exactly those tiles and publishes the label image again.
+that no longer reads back as written (a lost chunk, a bad disk, a partial copy) is damaged. Verifying
+only reports; repairing also removes the damaged tiles' job records and unlists the label image, so
+the same ``snakemake`` command then rewrites exactly those tiles and publishes the label image again.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def written_digests(plan: Plan, tile: int) -> dict[int, str]:
 
 def find_damage(plan: Plan) -> tuple[list[Damage], int]:
     """The damaged tiles, and how many tiles had checksums to compare (bounded memory: a tile at a time)."""
-    label, damaged, checked = plan.label, [], 0
+    label, damaged, checked = plan.label_image, [], 0
     for tile in range(plan.grid.n_tiles):
         expected = written_digests(plan, tile)
         checked += bool(expected)
@@ -56,19 +57,23 @@ def mark_for_rewrite(plan: Plan, damaged: list[Damage]) -> None:
     for d in damaged:
         Path(plan.paths.relabel_record(d.tile)).unlink(missing_ok=True)
     Path(plan.paths.published).unlink(missing_ok=True)
-    plan.label.claim(str(plan.workdir), overwrite=False)  # unlisted, marked not complete
+    plan.label_image.claim(str(plan.workdir), overwrite=False)  # unlisted, marked not complete
 
 
-def verify(plan: Plan) -> tuple[list[str], list[Damage]]:
-    """Check every written tile and mark the damaged ones for rewriting: the report's lines, the damage."""
-    if not plan.label.path.exists():
-        return [f"verify: no label image yet at {plan.label.path}"], []
+def verify(plan: Plan, repair: bool = False) -> tuple[list[str], list[Damage]]:
+    """Check every written tile (and with ``repair`` mark the damaged ones for rewriting): the report's
+    lines, the damage."""
+    if not plan.label_image.path.exists():
+        return [f"verify: no label image yet at {plan.label_image.path}"], []
     damaged, checked = find_damage(plan)
     lines = [f"verify: {checked} of {plan.grid.n_tiles} tiles checked against their checksums, "
              f"{len(damaged)} damaged"]
-    if damaged:
+    lines += [f"  damaged {d.describe(plan)}" for d in damaged]
+    if damaged and repair:
         mark_for_rewrite(plan, damaged)
-        lines += [f"  damaged {d.describe(plan)}" for d in damaged]
         lines.append("The label image is unlisted until rewritten: run the same snakemake command again "
                      "to rewrite exactly these tiles.")
+    elif damaged:
+        lines.append("Nothing was changed: add --repair to have the same snakemake command rewrite exactly "
+                     "these tiles.")
     return lines, damaged

@@ -64,7 +64,7 @@ def overview(plan: Any, path: str | Path) -> None:
     the tile grid, on the image's physical axes. Reads one plane of a level that fits OVERVIEW_PIXELS,
     or every n-th voxel of the smallest level where none fits (an image without a pyramid)."""
     plt = _pyplot()
-    label, image = plan.label, plan.image
+    label, image = plan.label_image, plan.image
     spatial = image.spatial_axes
     k = overview_level([label.spatial_shape(level) for level in range(label.levels)])
     level_image = read_image_info(image.store, overview_level(
@@ -100,7 +100,7 @@ def overview(plan: Any, path: str | Path) -> None:
     ax.set_ylabel(f"{names[-2]} ({unit})")
     where = f", {names[0]} plane {shape[0] // 2} of {shape[0]}" if len(shape) == 3 else ""
     every = f", 1 voxel in {step}" if step > 1 else ""
-    ax.set_title(f"{plan.label.name}: level {k} ({shape[-2]} x {shape[-1]}{where}{every}), "
+    ax.set_title(f"{plan.label_image.name}: level {k} ({shape[-2]} x {shape[-1]}{where}{every}), "
                  f"{plan.grid.n_tiles} tiles (yellow)")
     _save(fig, path)
 
