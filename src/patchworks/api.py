@@ -23,7 +23,7 @@ import zarr
 
 from .errors import ConfigError, InputError
 from .io.dask_arrays import ngff_group, regular, store
-from .io.ngff import ImageInfo, read_image_info, zarr_chunks
+from .io.ngff import ImageInfo, read_image_info
 from .methods import method_of
 from .methods.tile_fn import MethodFn
 from .pipeline import local
@@ -154,7 +154,7 @@ def tile_process(
                 store_path = image_path
             info = read_image_info(store_path, level)
             into_input = write_to is None
-            tiles = resolve.tile_shape(tile_shape, info, use_gpu, _multiple_of(info, into_input))
+            tiles = resolve.tile_shape(tile_shape, info, use_gpu, resolve.multiple_of(info, into_input))
             halo = resolve.overlap(overlap, tiles)
             method, tile_fn = _method(fn, tiles, use_gpu)
             config = {
@@ -343,24 +343,6 @@ def _output(write_to: str | Path | None, name: str, dtype: str, overwrite: bool)
             "layout": "array"}
 
 
-def _image_factors(info: ImageInfo) -> tuple[int, ...] | None:
-    """Per spatial axis, how much each level of the image shrinks it (None for a single level)."""
-    if info.n_levels < 2:
-        return None
-    here, below = info.level_shapes[0], info.level_shapes[1]
-    return tuple(max(1, round(here[i] / below[i])) for i in info.spatial_axes)
-
-
-def _multiple_of(info: ImageInfo, into_input: bool) -> tuple[int, ...] | None:
-    """What tile_shape "auto" rounds to: the chunks, and into the image the span of its pyramid."""
-    chunks = zarr_chunks(info)
-    factors = _image_factors(info)
-    if not into_input or factors is None:
-        return chunks
-    span = [f ** (info.n_levels - 1) for f in factors]
-    return tuple(math.lcm(c, s) for c, s in zip(chunks or span, span))
-
-
 def _pyramid(info: ImageInfo, into_input: bool, levels: int, downscale: int) -> dict[str, Any]:
     """Into the image, the label pyramid follows the image's (NGFF), with a warning where the
     arguments differ; a separate store holds one resolution."""
@@ -370,7 +352,7 @@ def _pyramid(info: ImageInfo, into_input: bool, levels: int, downscale: int) -> 
         warnings.warn(f"pyramid_levels={levels}: the image has {info.n_levels} resolution level(s), and NGFF "
                       f"needs labels in the image's store to have as many; writing {info.n_levels} (pass "
                       "write_to= for a separate single-resolution store)", stacklevel=3)
-    factors = _image_factors(info)
+    factors = resolve.image_factors(info)
     if factors is not None and downscale != factors[-1]:
         warnings.warn(f"pyramid_downscale={downscale}: the image's levels shrink x by {factors[-1]}; the "
                       "labels follow the image", stacklevel=3)

@@ -5,6 +5,8 @@ import sys
 from snakemake.settings.types import DeploymentMethod
 
 from patchworks.errors import PatchworksError
+from patchworks.pipeline.checks import check
+from patchworks.pipeline import rerun_params  # the rules' params
 from patchworks.pipeline.plan import Plan
 from patchworks.pipeline.job import export_config
 from patchworks.servers.process import announce_snakemake
@@ -12,7 +14,7 @@ from patchworks.servers.process import announce_snakemake
 plan = Plan(config)
 paths = plan.paths  # every file of the run (patchworks.layout)
 try:
-    plan.validate()
+    check(plan)  # the config against the image's metadata, before any job
     export_config(config)  # for the jobs: see the JOB command below
     announce_snakemake()  # for the jobs' servers: the process they serve
 except PatchworksError as err:

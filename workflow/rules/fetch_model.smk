@@ -8,7 +8,7 @@ rule fetch_model:
     output:
         paths.model,
     params:
-        method=plan.method_params,
+        method=rerun_params.method(plan),
     log:
         log("fetch_model"),
     conda:

@@ -14,7 +14,7 @@ rule figures:
         seam_table=report(FIGURES["seam_table"], caption="../report/seams.rst", category="Seam check"),
         config=report(FIGURES["config"], caption="../report/config.rst", category="Run"),
     params:
-        config=plan.report_config,
+        config=rerun_params.report_config(plan),
     log:
         log("figures"),
     conda:

@@ -6,7 +6,7 @@ rule occupancy:
     output:
         paths.occupancy("{tile}"),
     params:
-        tiling=plan.tiling_params,
+        tiling=rerun_params.tiling(plan),
     log:
         log("occupancy/{tile}"),
     conda:

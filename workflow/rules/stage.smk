@@ -18,8 +18,8 @@ rule stage:
         # re-evaluated when the job is scheduled, once its occupancy record exists.
         gpu=(lambda w, input: tile_needs_gpu(config, input.get("occupancy"))) if plan.method.uses_gpu else 0,
     params:
-        method=plan.method_params,
-        tiling=plan.tiling_params,
+        method=rerun_params.method(plan),
+        tiling=rerun_params.tiling(plan),
         connectivity=config["connectivity"],
         keeps_bands=plan.keeps_bands,
     log:

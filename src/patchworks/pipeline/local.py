@@ -12,6 +12,7 @@ from argparse import Namespace
 from typing import Any
 
 from ..methods import TileFn
+from . import checks
 from .config import validate_config
 from .executor import Tasks
 from .plan import Plan
@@ -29,7 +30,7 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
     """
     config = validate_config(config)
     plan = convert(config, workers)
-    plan.validate(method=fn is None)
+    checks.check(plan, method=fn is None)
     tasks, shared_fn = Tasks(workers, client, progress), Tasks(workers, client).share(fn)
     for step in STEPS.values():
         if step.makes_input or not step.in_process or (step.method_only and fn is not None) \

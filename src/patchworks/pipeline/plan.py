@@ -1,12 +1,12 @@
-"""The run plan: validated config + input metadata -> geometry, paths and job lists.
+"""The run plan: the validated config and the input's metadata -> the image, the method, the tile grid
+and the label pyramid (no image data is read). Its files are in ``layout``, its checks in
+``checks``, its rules' rerun parameters in ``rerun_params``.
 
-Built at Snakefile parse time (metadata reads only) and again inside each job.
+Built at Snakefile parse time and again inside each job.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -16,14 +16,14 @@ from ..convert.conversion import Conversion
 from ..convert.source import is_microscope_file
 from ..errors import ConfigError
 from ..io import atomic
-from ..io.labels import LabelImage, overwrite_message
-from ..io.ngff import ImageInfo, ImageSource, fixed_indices, read_image_info, zarr_chunks
+from ..io.labels import LabelImage
+from ..io.ngff import ImageInfo, ImageSource, read_image_info
 from ..layout import Layout
 from ..measure.objects import Geometry
 from ..methods import Method, method_of
-from ..segment.thresholds import check_representable
+from ..tiling import resolve
 from ..tiling.grid import TileGrid
-from ..tiling.sizing import auto_overlap, auto_tile_shape
+from ..tiling.sizing import auto_overlap
 from . import demo
 
 
@@ -106,23 +106,6 @@ class Plan:
         return TileGrid(shape, tile, overlap)
 
     @property
-    def tiling_params(self) -> dict[str, Any]:
-        """The tiling as resolved (tile shape and overlap in voxels): what a job's output depends on,
-        whichever way it was given ("auto", memory_mb, object_diameter)."""
-        tiling = self.config["tiling"]
-        return {"tile_shape": list(self.grid.tile_shape), "overlap": list(self.grid.overlap),
-                "skip_empty": tiling["skip_empty"], "empty_threshold": tiling["empty_threshold"]}
-
-    @property
-    def method_params(self) -> dict[str, Any]:
-        """The method section as a job's output depends on it: without ``server``, which only says
-        where the stage jobs run their tiles. Keys sorted: a rule's params compare as text, and the
-        order of keys in a config file changes no result."""
-        method = {key: {k: v for k, v in value.items() if k != "server"} if isinstance(value, dict) else value
-                  for key, value in self.config["method"].items()}
-        return json.loads(json.dumps(method, sort_keys=True))
-
-    @property
     def voxel_size(self) -> tuple[float, ...]:
         return tuple(self.image.scale[i] for i in self.image.spatial_axes)
 
@@ -154,20 +137,9 @@ class Plan:
         for record in (Path(self.paths.prepare), Path(self.paths.convert_init)):
             if record.exists():
                 return tuple(atomic.read_json(record)["tile_shape"])
-        tiling, method = self.config["tiling"], self.method
-        gpu = method.uses_gpu
-        budget_mb = tiling["gpu_memory_mb"] if gpu else tiling["memory_mb"]
-        per_voxel = method.voxel_bytes(self.image.dtype.itemsize)
-        chunks = zarr_chunks(self.image)
-        base = 0 if gpu else method.base_bytes
-        try:
-            return auto_tile_shape(self.image.spatial_shape, self.image.dtype, use_gpu=gpu,
-                                   budget_bytes=budget_mb << 20 if budget_mb else None,
-                                   bytes_per_voxel=per_voxel, multiple_of=chunks,
-                                   base_bytes=base, require_gpu=True)
-        except RuntimeError as err:
-            raise ConfigError(f"tiling.tile_shape: auto with a GPU method, but {err}: set "
-                              "tiling.gpu_memory_mb to a stage job's GPU memory") from err
+        tiling, into_input = self.config["tiling"], self.config["output"]["store"] is None
+        budget_mb = tiling["gpu_memory_mb"] if self.method.uses_gpu else tiling["memory_mb"]
+        return resolve.method_tile_shape(self.image, self.method, budget_mb, into_input)
 
     @property
     def connectivity(self) -> int:
@@ -271,71 +243,6 @@ class Plan:
         """Empty tiles of a GPU method are found on a CPU first, so they never hold a GPU."""
         return self.config["tiling"]["skip_empty"] and self.method.uses_gpu
 
-    def validate(self, method: bool = True) -> None:
-        """Every check that needs the input's metadata; raises ConfigError/InputError.
-
-        ``method=False`` skips importing user code (a custom method: the Python API passes a callable).
-        """
-        _ = self.grid, self.connectivity, self.label_image
-        fixed_indices(self.image, self.config["input"]["channel"], self.config["input"]["timepoint"])
-        self.method.check(self, import_code=method)
-        if self.stitch == "iou" and min(self.grid.overlap) < 1:
-            raise ConfigError("stitch.mode: iou compares predictions in the overlap band, but "
-                              f"tiling.overlap is {list(self.grid.overlap)}; set tiling.overlap >= 1 "
-                              "(about an object's diameter), or stitch.mode: touch")
-        if self.conversion:
-            self.conversion.check()
-        elif self.config["input"]["scene"] is not None:
-            raise ConfigError(f"input.scene: {self.config['input']['scene']!r} is for microscope files; "
-                              f"{self.config['input']['store']} is an OME-Zarr (one image): remove it")
-        self._check_paths()
-        self._check_thresholds()
-        self._check_writable()
-        self._check_overwrite()
-
-    def _check_thresholds(self) -> None:
-        """Numeric thresholds must stand exactly for the image's values (see segment.thresholds)."""
-        tiling = self.config["tiling"]
-        if tiling["skip_empty"] and tiling["empty_threshold"] != "otsu":
-            check_representable("tiling.empty_threshold", tiling["empty_threshold"], self.image.dtype)
-
-    def _check_paths(self) -> None:
-        inp = Path(self.store).resolve()
-        paths = (("output.store", self.config["output"]["store"]), ("workdir", self.config["workdir"]))
-        for key, value in paths:
-            if value is None:
-                continue
-            p = Path(value).resolve()
-            if p == inp or inp in p.parents:
-                raise ConfigError(f"{key}: {value} is the input store {inp} or inside it; "
-                                  "choose a path outside it (labels go into the input store by default)")
-
-    def _check_writable(self) -> None:
-        """The labels' store and the work directory must take new files before any job runs."""
-        out = self.config["output"]
-        label_key = "output.store" if out["store"] else "input.store"
-        fix = {"output.store": "choose a writable output.store",
-               "input.store": "the labels go into the image's store by default: set output.store to a "
-                              "writable place for them, or make the image's store writable"}
-        fix["workdir"] = "choose a writable workdir"
-        for key, path in ((label_key, self.label_image.path), ("workdir", self.workdir)):
-            existing = Path(path).absolute()
-            while not existing.exists():
-                existing = existing.parent
-            try:
-                with tempfile.TemporaryFile(dir=existing):  # unnamed where the OS allows (O_TMPFILE)
-                    pass
-            except OSError as err:
-                raise ConfigError(f"{key}: {existing} is not writable ({err.strerror}); "
-                                  f"{fix[key]}") from err
-
-    def _check_overwrite(self) -> None:
-        label = self.label_image
-        if not label.path.exists() or self.config["output"]["overwrite"]:
-            return
-        if label.owner() != str(self.workdir.resolve()) or not self.workdir.exists():
-            raise ConfigError(overwrite_message(label))
-
     # files ----------------------------------------------------------------------------------
     @cached_property
     def paths(self) -> Layout:
@@ -373,16 +280,3 @@ class Plan:
     def face_file(self, tile: int, axis: int) -> str:
         """The label pairs that touch across face ``(tile, axis)``, named by its two tiles."""
         return self.paths.face(tile, self.grid.neighbour(tile, axis))
-
-    @property
-    def report_config(self) -> dict[str, Any]:
-        """The run's config as the report shows it: defaults filled in, the tiling as resolved; without
-        what changes no result once the tiling is fixed (output.overwrite, the method's server, the
-        memory budgets and the object diameter that size tiles "auto"). Keys sorted: a rule's params
-        compare as text."""
-        out = {k: v for k, v in self.config["output"].items() if k != "overwrite"}
-        sizing = ("memory_mb", "gpu_memory_mb", "object_diameter")
-        tiling = {**{k: v for k, v in self.config["tiling"].items() if k not in sizing},
-                  "tile_shape": list(self.grid.tile_shape), "overlap": list(self.grid.overlap)}
-        report = {**self.config, "output": out, "tiling": tiling, "method": self.method_params}
-        return json.loads(json.dumps(report, sort_keys=True))

@@ -23,7 +23,7 @@ from ..methods import Context, TileFn, method_of
 from ..segment.occupancy import region_peaks
 from ..segment.stage import stage_tile
 from ..segment.thresholds import Threshold, is_empty, peak
-from . import demo
+from . import checks, demo, rerun_params
 from .plan import Plan
 
 
@@ -71,7 +71,7 @@ def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = 
     """Check the config against the input and create the empty stage store (``tile_shape``: the
     tiles as fixed on the submit host, for tile_shape "auto")."""
     plan = Plan(config, tuple(tile_shape) if tile_shape else None)
-    plan.validate(method=False)  # the method was checked at parse time; stage checks it again
+    checks.check(plan, method=False)  # the method was checked at parse time; stage checks it again
     plan.label_image.reserve(str(plan.workdir))
     zarr.create_array(
         plan.paths.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
@@ -265,7 +265,7 @@ def figures(config: dict[str, Any]) -> None:
     fig.volume_histogram(volumes, unit, config["filter"], out["volumes"])
     fig.seam_figure(check, out["seams"])
     atomic.write_text(out["seam_table"], seam_rows(check))
-    atomic.write_text(out["config"], yaml.safe_dump(plan.report_config))
+    atomic.write_text(out["config"], yaml.safe_dump(rerun_params.report_config(plan)))
 
 
 def seam_rows(check: dict[str, Any]) -> str:

@@ -1,15 +1,22 @@
-"""Tile shape and overlap as the Python API takes them: a tuple, None (the storage chunks), "auto" or
-a callable ``(shape, dtype) -> tuple``; one overlap for every axis or one per axis."""
+"""Tile shape and overlap as the workflow and the Python API resolve them: ``auto`` for a method (its
+memory per voxel), and as the API also takes them: a tuple, None (the storage chunks) or a callable
+``(shape, dtype) -> tuple``; one overlap for every axis or one per axis. Automatic tiles are multiples
+of what the image asks (``multiple_of``)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..io.ngff import ImageInfo, zarr_chunks
 from .sizing import auto_tile_shape
+
+if TYPE_CHECKING:
+    from ..methods import Method
 
 TileShape = tuple[int, ...] | Callable[[tuple[int, ...], Any], tuple[int, ...]] | str | None
 
@@ -42,3 +49,38 @@ def overlap(spec: int | Sequence[int], tiles: tuple[int, ...]) -> list[int]:
     if isinstance(spec, int | np.integer):
         return [min(int(spec), t - 1) for t in tiles]
     return [int(o) for o in spec]
+
+
+def image_factors(info: ImageInfo) -> tuple[int, ...] | None:
+    """Per spatial axis, how much each level of the image shrinks it (None for a single level)."""
+    if info.n_levels < 2:
+        return None
+    here, below = info.level_shapes[0], info.level_shapes[1]
+    return tuple(max(1, round(here[i] / below[i])) for i in info.spatial_axes)
+
+
+def multiple_of(info: ImageInfo, into_input: bool) -> tuple[int, ...] | None:
+    """What automatic tiles round to: the chunks, and into the image the span of its pyramid (so that
+    each tile writes its own share of every level)."""
+    chunks = zarr_chunks(info)
+    factors = image_factors(info)
+    if not into_input or factors is None:
+        return chunks
+    span = [f ** (info.n_levels - 1) for f in factors]
+    return tuple(math.lcm(c, s) for c, s in zip(chunks or span, span))
+
+
+def method_tile_shape(info: ImageInfo, method: Method, budget_mb: int | None, into_input: bool
+                      ) -> tuple[int, ...]:
+    """``tile_shape: auto`` of the workflow: the largest tile whose stage job fits ``budget_mb`` (None:
+    the memory this process may use; a GPU method's: the GPU's), by the method's memory per voxel."""
+    gpu = method.uses_gpu
+    try:
+        return auto_tile_shape(info.spatial_shape, info.dtype, use_gpu=gpu,
+                               budget_bytes=budget_mb << 20 if budget_mb else None,
+                               bytes_per_voxel=method.voxel_bytes(info.dtype.itemsize),
+                               multiple_of=multiple_of(info, into_input),
+                               base_bytes=0 if gpu else method.base_bytes, require_gpu=True)
+    except RuntimeError as err:
+        raise ConfigError(f"tiling.tile_shape: auto with a GPU method, but {err}: set "
+                          "tiling.gpu_memory_mb to a stage job's GPU memory") from err
