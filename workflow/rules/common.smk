@@ -1,14 +1,14 @@
-# The run plan: config + input metadata -> tile grid and paths (no image data is read here).
+# The run plan: config + input metadata -> tile grid, method and files (no image data is read here).
 import os
 import sys
 
 from snakemake.settings.types import DeploymentMethod
 
 from patchworks.errors import PatchworksError
-from patchworks.pipeline.checks import check
 from patchworks.pipeline import rerun_params  # the rules' params
-from patchworks.pipeline.plan import Plan
+from patchworks.pipeline.checks import check
 from patchworks.pipeline.job import export_config
+from patchworks.pipeline.plan import Plan
 from patchworks.servers.process import announce_snakemake
 
 plan = Plan(config)
@@ -19,6 +19,15 @@ try:
     announce_snakemake()  # for the jobs' servers: the process they serve
 except PatchworksError as err:
     sys.exit(f"patchworks: config error: {err}")
+
+
+# What a rule lists as input orders its jobs; it is not all that its job reads. relabel reads its
+# tile of the stage store and the relabel table, but lists pyramid.json, which comes after both
+# (pyramid <- label_image <- cc <- every stage job); a rule's params only make Snakemake rerun its
+# jobs when a config value they depend on changes (patchworks.pipeline.rerun_params). Listing every
+# read costs the DAG: relabel listing its tile's stage record and cc.json as well makes
+# `snakemake -n` of 4,000 tiles take 24.6 s instead of 10.4 s (2.4x, benchmarks/rule_inputs.py).
+# cc and publish list their per-tile inputs through functions for the same reason (cc.smk).
 
 
 wildcard_constraints:
