@@ -117,7 +117,7 @@ STACK_CHECK = """
 import json, sys
 import numpy as np
 from stardist.data import test_image_nuclei_2d
-from patchworks.api import cellpose_fn, stardist_fn
+from patchworks import cellpose_fn, stardist_fn
 from patchworks.evaluation import object_f1
 
 image, truth = test_image_nuclei_2d(return_mask=True)

@@ -12,7 +12,8 @@ __all__ = ["auto_overlap", "auto_tile_shape", "auto_tile_shape_cellpose", "cellp
 #: Public name -> module that defines it, imported on first use: workflow jobs import submodules only,
 #: and skip dask's start-up cost.
 _HOMES = {
-    "tile_process": ".api", "merge_tile_labels": ".api", "cellpose_fn": ".api", "stardist_fn": ".api",
+    "tile_process": ".api", "merge_tile_labels": ".api", "cellpose_fn": ".plugins.cellpose",
+    "stardist_fn": ".plugins.stardist",
     "estimate_empty_tiles": ".segment.occupancy", "make_local_cluster": ".pipeline.cluster",
     "auto_tile_shape": ".tiling.sizing", "auto_tile_shape_cellpose": ".tiling.sizing",
     "auto_overlap": ".tiling.sizing", "run": ".pipeline.local",

@@ -31,7 +31,6 @@ from .pipeline.cluster import active_client, check_client
 from .pipeline.config import validate_config
 from .pipeline.executor import tile_logging
 from .pipeline.plan import Plan
-from .plugins.cellpose import cellpose_fn  # noqa: F401  (patchworks.cellpose_fn)
 from .tiling import resolve
 from .tiling.sizing import worker_count
 
@@ -357,12 +356,3 @@ def _pyramid(info: ImageInfo, into_input: bool, levels: int, downscale: int) -> 
         warnings.warn(f"pyramid_downscale={downscale}: the image's levels shrink x by {factors[-1]}; the "
                       "labels follow the image", stacklevel=3)
     return {"levels": "auto", "downscale": "auto"}
-
-
-def stardist_fn(model: str, *, prob_thresh: float | None = None, nms_thresh: float | None = None,
-                gpu: bool = False, intensity_range: tuple[float, float] | None = None) -> MethodFn:
-    """A tile function running a StarDist model (folder or registered name): the workflow's stardist
-    method (tiles scaled by the image's intensity range in ``tile_process``; ``intensity_range`` for
-    calling it on a tile yourself)."""
-    cfg = {"model": model, "prob_thresh": prob_thresh, "nms_thresh": nms_thresh, "gpu": gpu}
-    return MethodFn({"name": "stardist", "stardist": cfg}, intensity_range)
