@@ -31,7 +31,8 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
     config = validate_config(config)
     plan = convert(config, workers)
     checks.check(plan, method=fn is None)
-    tasks, shared_fn = Tasks(workers, client, progress), Tasks(workers, client).share(fn)
+    tasks = Tasks(workers, client, progress)
+    shared_fn = tasks.share(fn)
     for step in STEPS.values():
         if step.makes_input or not step.in_process or (step.method_only and fn is not None) \
                 or not step.when(plan):
@@ -62,5 +63,8 @@ def convert(config: dict[str, Any], workers: int = 1) -> Plan:
     for step in STEPS.values():
         if step.makes_input and step.when(plan):
             jobs = [(step.name, config, step.job(plan, name)) for name in step.jobs(plan)]
-            Tasks(workers).map(run_job, jobs, step.name) if step.per != "run" else run_job(*jobs[0])
+            if step.per == "run":
+                run_job(*jobs[0])
+            else:
+                Tasks(workers).map(run_job, jobs, step.name)
     return Plan(config)
