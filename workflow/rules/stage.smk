@@ -16,7 +16,7 @@ rule stage:
     resources:
         # A GPU (on SLURM: the GPU partition) for GPU methods, unless the tile is known empty;
         # re-evaluated when the job is scheduled, once its occupancy record exists.
-        gpu=(lambda w, input: tile_needs_gpu(config, input.get("occupancy"))) if plan.method.uses_gpu else 0,
+        gpu=(lambda w, input: tile_needs_gpu(input.get("occupancy"))) if plan.method.uses_gpu else 0,
     params:
         method=rerun_params.method(plan),
         tiling=rerun_params.tiling(plan),

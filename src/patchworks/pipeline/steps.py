@@ -138,10 +138,9 @@ def occupancy(config: dict[str, Any], tile: int, threshold_file: str | None, out
                                "empty": is_empty(peaks, empty_threshold(config, threshold_file))})
 
 
-def tile_needs_gpu(config: dict[str, Any], occupancy_file: str | None) -> int:
-    """1 if the tile's stage job needs a GPU: a GPU method on a tile not known to be empty."""
-    if not method_of(config["method"]).uses_gpu:
-        return 0
+def tile_needs_gpu(occupancy_file: str | None) -> int:
+    """1 if a GPU method's stage job needs its GPU: unless its tile is known to be empty (its occupancy
+    record, once written)."""
     if occupancy_file and Path(occupancy_file).exists():
         return 0 if atomic.read_json(occupancy_file)["empty"] else 1
     return 1
