@@ -152,10 +152,8 @@ def test_figures_of_a_3d_image_without_pyramid(tmp_path: Path, monkeypatch: pyte
                       "tiling": {"tile_shape": [3, 20, 22]}, "method": {"threshold": {"value": 700}},
                       "connectivity": 3})
     monkeypatch.setattr("patchworks.report.figures.OVERVIEW_PIXELS", 16)  # 40 x 44 does not fit: stride 3
-    names = ("overview.png", "tiles.png", "volumes.png", "seams.png", "seams.tsv", "config.yaml")
-    out = dict(zip(("overview", "tiles", "volumes", "seams", "seam_table", "config"),
-                   (str(tmp_path / "report" / n) for n in names)))
-    steps.figures(plan.config, out)
+    steps.figures(plan.config)
+    out = plan.paths.report_files
     for key in ("overview", "tiles", "volumes", "seams"):
         assert imread(out[key]).std() > 0.05, key
     rows = Path(out["seam_table"]).read_text().splitlines()[1:]
