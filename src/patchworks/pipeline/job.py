@@ -26,7 +26,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import validate_config
 from .registry import STEPS
 
 CONFIG_VARIABLE = "PATCHWORKS_CONFIG"
@@ -111,18 +110,20 @@ def main(argv: list[str] | None = None, fork: bool = False) -> None:
     """Run the job ``argv`` (default: this process's command line); with ``fork``, in the run's job fork
     server when there is one (:mod:`patchworks.servers.fork`)."""
     argv = sys.argv[1:] if argv is None else argv
-    config = validate_config(json.loads(os.environ[CONFIG_VARIABLE]))  # the one reader (< 1 ms)
+    given = json.loads(os.environ[CONFIG_VARIABLE])  # as the Snakefile validated and exported it
     notes: list[str] = []
     if fork:
         from ..servers import fork as fork_server
 
         try:
-            if fork_server.enabled() and (code := fork_server.delegate(argv, config)) is not None:
+            if fork_server.enabled() and (code := fork_server.delegate(argv, given)) is not None:
                 sys.exit(code)
         except fork_server.Unavailable as why:
             notes.append(f"no job fork server ({why}); this job runs in its own interpreter")
+    from .config import validate_config  # here: a job handed to the fork server needs none of it
+
     job = parser().parse_intermixed_args(argv)
-    run(job.step, config, job, job.log, notes)
+    run(job.step, validate_config(given), job, job.log, notes)  # the one config reader (< 1 ms)
 
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters

@@ -114,7 +114,9 @@ def serve(name: str, watched: int, idle: float, log: Path) -> None:
     import numpy  # noqa: F401  what every job but a served stage job imports
     import zarr  # noqa: F401
 
-    from ..pipeline import job, steps  # noqa: F401
+    from ..pipeline import config, job, steps  # noqa: F401
+
+    config.validator()  # built once, here: every forked job validates its config with it
 
     listener = channel.bind(name, backlog=64)
     if listener is None:  # a server started by another job listens already
