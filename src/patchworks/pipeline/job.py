@@ -26,8 +26,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .registry import STEPS
-
 CONFIG_VARIABLE = "PATCHWORKS_CONFIG"
 FORKED_BY: int | None = None  # the job fork server that forked this job, if one did
 
@@ -72,6 +70,8 @@ OPTIONS: dict[str, dict[str, Any]] = {  # every step's options (registry.Step.op
 
 
 def parser() -> argparse.ArgumentParser:
+    from .registry import STEPS  # here, as every import past delegation: a forked job has them
+
     p = argparse.ArgumentParser(prog="scripts/job.py", description="Run one step of the workflow.")
     p.add_argument("step", choices=STEPS)
     p.add_argument("output", nargs="*", help="the job's output files")
@@ -173,6 +173,8 @@ def run(step: str, config: dict[str, Any], job: argparse.Namespace, log_path: st
             for note in notes:
                 warn(note)
             try:
+                from .registry import STEPS
+
                 STEPS[step].call(config, job)
             except Exception as err:
                 traceback.print_exc()

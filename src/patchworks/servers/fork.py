@@ -114,7 +114,8 @@ def serve(name: str, watched: int, idle: float, log: Path) -> None:
     import numpy  # noqa: F401  what every job but a served stage job imports
     import zarr  # noqa: F401
 
-    from ..pipeline import config, job, steps  # noqa: F401
+    from ..pipeline import config, job, registry, steps  # noqa: F401
+    from . import tile  # noqa: F401  (a stage job's)
 
     config.validator()  # built once, here: every forked job validates its config with it
 

@@ -1,17 +1,16 @@
 """Processes of the servers: which Snakemake a job belongs to, watching a process end, starting one
-detached, and where servers log."""
+detached, and where servers log. Every job imports this module (to reach its fork server): what only
+a server's start needs is imported there."""
 
 from __future__ import annotations
 
 import os
 import select
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..layout import Layout
 from .channel import Unavailable
 
 SNAKEMAKE_PID = "PATCHWORKS_SNAKEMAKE_PID"  # set by the Snakefile in the Snakemake process, for its jobs
@@ -63,6 +62,8 @@ class Watch:
 def spawn(command: list[str], env: dict[str, str], log: Path, fds: tuple[int, ...] = ()) -> int:
     """Start ``command`` detached (a session of its own), its output appended to ``log``; its pid.
     :class:`Unavailable` when it cannot be started."""
+    import subprocess
+
     try:
         with open(log, "a") as fh:
             return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
@@ -73,6 +74,8 @@ def spawn(command: list[str], env: dict[str, str], log: Path, fds: tuple[int, ..
 
 def log_file(config: dict[str, Any], name: str) -> Path:
     """The log of the server ``name`` on this host, in the run's work directory (its folder made)."""
+    from ..layout import Layout
+
     log = Path(Layout.of(config).server_log(f"{socket.gethostname()}-{name}"))
     try:
         log.parent.mkdir(parents=True, exist_ok=True)
