@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import zarr
 from runs import RUN_DIR, custom_config, make_image, write_config
 from scipy import ndimage
 
-from patchworks.servers import channel, tile
+from patchworks.servers import channel, process, tile
 
 NOBODY = 65534
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="another user's processes need root")
@@ -190,3 +191,15 @@ def connect_as_nobody(name: str, result: Connection) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(name)
         result.send(sock.recv(100))
+
+
+def test_a_process_is_watched_with_a_pidfd_or_by_polling() -> None:
+    """Servers watch their Snakemake through a pidfd, or (kernels before 5.3, which lack pidfd_open)
+    a pipe that polling writes to: both become readable once the process has ended, not before."""
+    for watch_of in (lambda pid: process.Watch(pid).fileno(), process.polled):
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])
+        fd = watch_of(proc.pid)
+        assert not select.select([fd], [], [], 0.2)[0], "readable while the process runs"
+        proc.wait()  # reaped: as with a zombie, either way the process has ended
+        assert select.select([fd], [], [], process.POLL_SECONDS + 5)[0], "not readable once it ended"
+        os.close(fd)

@@ -4,10 +4,12 @@ a server's start needs is imported there."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,9 @@ def snakemake_pid() -> int:
 
 
 class Watch:
-    """A process watched through a pidfd, which becomes readable as the process ends (a zombie has)."""
+    """A process watched through a file descriptor that becomes readable as the process ends (a zombie
+    has): a pidfd (Linux 5.3 and later), else a pipe that a thread writes to once polling finds the
+    process gone (within ``POLL_SECONDS``), for older kernels such as RHEL 8's."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -41,8 +45,8 @@ class Watch:
             self.fd: int | None = os.pidfd_open(pid)
         except ProcessLookupError:
             self.fd = None  # gone already
-        except (OSError, AttributeError) as err:
-            raise Unavailable(f"cannot watch process {pid} (pidfd_open: {err})") from err
+        except OSError:
+            self.fd = polled(pid)
 
     def fileno(self) -> int:
         if self.fd is None:
@@ -57,6 +61,32 @@ class Watch:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+POLL_SECONDS = 1.0
+
+
+def polled(pid: int) -> int:
+    """The read end of a pipe that a daemon thread writes to once process ``pid`` has ended."""
+    import threading
+
+    import psutil
+
+    def running() -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    def watch() -> None:
+        while running():
+            time.sleep(POLL_SECONDS)
+        with contextlib.suppress(OSError):
+            os.write(write, b"x")
+
+    read, write = os.pipe()
+    threading.Thread(target=watch, daemon=True).start()
+    return read
 
 
 def spawn(command: list[str], env: dict[str, str], log: Path, fds: tuple[int, ...] = ()) -> int:
