@@ -186,3 +186,27 @@ def test_zero_padding_does_not_change_the_normalisation(tmp_path: Path, python: 
     assert stats["padding_chunks"] > 0.9 * stats["sample_chunks"]
     assert scores["crop"].f1 > 0.8
     assert scores["padded"].f1 >= scores["crop"].f1 - TOLERANCE
+
+
+def test_a_model_of_the_other_cellpose_generation_is_a_config_error(tmp_path: Path, python: Path) -> None:
+    """No silent model swap: with Cellpose 3 installed (the models' environment), Cellpose-SAM's
+    ``cpsam`` stops the workflow before any job and ``cellpose_fn`` at once, naming the installed
+    version and both fixes. (The other way round, a Cellpose 3 name under Cellpose 4, takes the same
+    check: ``CELLPOSE4_MODELS``.)"""
+    installed = subprocess.run([str(python), "-c", "from importlib.metadata import version; "
+                                "print(version('cellpose'))"], capture_output=True, text=True).stdout.strip()
+    assert installed.startswith("3."), installed
+    write_image(tmp_path / "image.ome.zarr", np.zeros((64, 64), np.uint16), "yx")
+    config = {"input": {"store": str(tmp_path / "image.ome.zarr")}, "workdir": str(tmp_path / "work"),
+              "method": {"name": "cellpose", "cellpose": {"model": "cpsam", "gpu": False}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    dry = subprocess.run([str(python), "-m", "snakemake", "-n", "--cores", "1", "--configfile",
+                          str(tmp_path / "config.yaml")], cwd=RUN_DIR, capture_output=True, text=True)
+    fixes = ("pip install 'cellpose>=4'", "use a Cellpose 3 model such as cyto3")
+    message = ("patchworks: config error: method.cellpose.model: 'cpsam' is a Cellpose 4 (Cellpose-SAM) "
+               f"model, but Cellpose {installed} is installed here")
+    assert dry.returncode != 0 and message in dry.stderr and all(f in dry.stderr for f in fixes), dry.stderr
+    api = subprocess.run([str(python), "-c", "from patchworks.plugins.cellpose import cellpose_fn; "
+                          "cellpose_fn('cpsam')"], capture_output=True, text=True)
+    assert api.returncode != 0, api.stderr
+    assert "ConfigError: cellpose_fn(model): 'cpsam' is a Cellpose 4" in api.stderr, api.stderr

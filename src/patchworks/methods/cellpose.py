@@ -10,13 +10,13 @@ from __future__ import annotations
 import ast
 import importlib.util
 from functools import cache, partial
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from . import Context
-from .model_support import ModelMethod, normalized, per_plane
+from .model_support import ModelMethod, is_path, normalized, per_plane
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,6 +27,32 @@ if TYPE_CHECKING:
 OWN_ARGUMENTS = {"diameter": "diameter", "do_3D": "do_3D", "anisotropy": "(the image's voxel size)",
                  "channels": "channels", "channel_axis": "channels", "z_axis": "do_3D",
                  "normalize": "normalize", "stitch_threshold": "stitch_threshold"}
+
+
+#: Cellpose 4's built-in models: given any other name, Cellpose 4 loads cpsam_v2 in its place, saying so
+#: only in its log (cellpose/models.py of 4.2.1.1).
+CELLPOSE4_MODELS = frozenset({"cpsam", "cpsam_v2", "cpdino", "cpdino-vitb"})
+
+
+def check_model_name(model: str, key: str = "method.cellpose.model") -> None:
+    """ConfigError for a built-in model name that the installed Cellpose would not load as named: a
+    Cellpose 3 name (``cyto3``) under Cellpose 4, which would segment with another model, or a Cellpose 4
+    name under Cellpose 3. Weights files, and an environment without Cellpose, are not checked here."""
+    if is_path(model):
+        return
+    try:
+        installed = version("cellpose")
+    except PackageNotFoundError:
+        return
+    major = int(installed.split(".")[0])
+    if major >= 4 and model not in CELLPOSE4_MODELS:
+        raise ConfigError(f"{key}: {model!r} is not a model of Cellpose {installed} (installed here), "
+                          "which would segment with its own default model (cpsam_v2) instead; install "
+                          "Cellpose 3 (pip install 'cellpose<4') to use it, or use Cellpose-SAM: cpsam")
+    if major < 4 and model in CELLPOSE4_MODELS:
+        raise ConfigError(f"{key}: {model!r} is a Cellpose 4 (Cellpose-SAM) model, but Cellpose {installed} "
+                          "is installed here; install Cellpose 4 (pip install 'cellpose>=4') to use it, or "
+                          "use a Cellpose 3 model such as cyto3")
 
 
 def major_version() -> int:
@@ -137,6 +163,7 @@ class CellposeMethod(ModelMethod):
     def check(self, plan: Plan, import_code: bool = True) -> None:
         super().check(plan, import_code)
         cfg, image = self.section, plan.image
+        check_model_name(cfg["model"])
         check_eval_kwargs(cfg["eval_kwargs"])
         nuclear, c = cfg["nuclear_channel"], image.axis_index("c")
         if nuclear is not None and (c is None or not 0 <= nuclear < image.shape[c]):
@@ -151,6 +178,7 @@ class CellposeMethod(ModelMethod):
 
     def build(self, context: Context) -> Any:
         cfg = self.section
+        check_model_name(cfg["model"])  # in the job's environment, too (a conda env of its own)
         check_eval_kwargs(cfg["eval_kwargs"])
         size = context.voxel_size
         anisotropy = size[0] / size[1] if len(size) == 3 and size[1] > 0 else None
