@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ..layout import Layout
 from ..methods import method_of
 from . import bundle, channel, process
 from .channel import Unavailable
@@ -55,7 +56,7 @@ class ServerError(RuntimeError):
 
 def run_key(config: dict[str, Any]) -> list[Any]:
     """The run: its working directory and work directory (one run at a time holds them)."""
-    return [os.getcwd(), os.path.abspath(os.path.join(config["workdir"], config["output"]["label_name"]))]
+    return [os.getcwd(), os.path.abspath(Layout.of(config).root)]
 
 
 def node_key() -> list[Any]:
