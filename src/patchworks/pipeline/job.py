@@ -61,7 +61,7 @@ def warn(message: str) -> None:
     print(f"patchworks: warning: {message}", file=sys.stderr, flush=True)
 
 
-OPTIONS: dict[str, dict[str, Any]] = {  # every step's options (registry.Step.options), parsed alike
+OPTIONS: dict[str, dict[str, Any]] = {  # the options of every step's jobs, parsed alike
     **{name: {"type": int} for name in ("tile", "neighbour", "region", "gpu")},
     "tile_shape": {"type": int, "nargs": "+", "help": "tiles as fixed on the submit host"},
     # an input file; empty when the job has none
