@@ -51,8 +51,10 @@ for rule_file in rule_files():  # one per step (patchworks.pipeline.registry), i
 rule all:
     default_target: True
     input:
-        rules.publish.output,
-        rules.figures.output,
+        # many images: each one's labels and pictures, and the experiment's tables; one: its own
+        [rules.experiment.output, expand(rules.figures.output, image=IMAGES)]
+        if experiment.many
+        else [rules.publish.output, rules.figures.output],
 
 
 # A bundle of stage jobs in one SLURM job (profiles/stage-bundles): the bundle's tile server starts
@@ -71,5 +73,5 @@ onsuccess:
 
 onerror:
     # one summary of the failed tiles and jobs, their errors and logs (read from the work directory)
-    print(failure_report(plan), file=sys.stderr)
+    print(failure_report(experiment), file=sys.stderr)
     tile_servers.stop(config)

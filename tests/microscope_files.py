@@ -90,3 +90,13 @@ def imaris(path: Path, data: np.ndarray, voxel: tuple[float, float, float], unit
             d = group.create_dataset("Data", shape=padded, dtype=data.dtype, chunks=block, compression="gzip")
             d[:nz, :ny, :nx] = data[c]
             group.create_dataset("Histogram", data=np.histogram(data[c], 256)[0].astype(np.uint64))
+
+
+def corrupt_imaris_chunk(path: Path, channel: int) -> None:
+    """Garbage over a compressed chunk of an Imaris file's pixels (of ``channel``): the header still reads."""
+    raw = bytearray(path.read_bytes())
+    with h5py.File(path, "r") as f:
+        data = f[f"DataSet/ResolutionLevel 0/TimePoint 0/Channel {channel}/Data"]
+        offset = data.id.get_chunk_info(1).byte_offset
+    raw[offset: offset + 64] = b"\xff" * 64
+    path.write_bytes(bytes(raw))

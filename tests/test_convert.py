@@ -274,15 +274,6 @@ def _truncate(path: Path, fraction: float = 0.6) -> None:
     path.write_bytes(path.read_bytes()[: int(path.stat().st_size * fraction)])
 
 
-def _corrupt_chunk(path: Path) -> None:
-    """Garbage over the middle of an Imaris file's compressed pixels: the header still reads."""
-    raw = bytearray(path.read_bytes())
-    with __import__("h5py").File(path, "r") as f:
-        offset = f["DataSet/ResolutionLevel 0/TimePoint 0/Channel 1/Data"].id.get_chunk_info(1).byte_offset
-    raw[offset: offset + 64] = b"\xff" * 64
-    path.write_bytes(bytes(raw))
-
-
 BAD_FILES = {
     # id: (file name, how to spoil it, config changes, substrings of the message)
     "truncated-ome-tiff": ("scan.ome.tif", _truncate, {}, ["scan.ome.tif", "truncated"]),
@@ -333,7 +324,7 @@ def test_damaged_pixels_stop_before_segmentation(tmp_path: Path) -> None:
     and no segmentation job starts."""
     source = tmp_path / "scan.ims"
     _ims(source)
-    _corrupt_chunk(source)
+    mf.corrupt_imaris_chunk(source, channel=1)
     case = Case("scan.ims", _ims, (), None, [4, 24, 14], channel=1)
     proc = snakemake(write_config(tmp_path, config_for(tmp_path, source, case)))
     assert proc.returncode != 0

@@ -3,9 +3,10 @@
 ``<workdir>/<label_name>/`` holds one record per single step (``prepare.json`` ... ``published.json``),
 per-tile and per-face folders (``stage/``, ``measures/``, ``planes/``, ``bands/``, ``faces/``,
 ``relabel/``, ``occupancy/``, ``convert/``), the stage store, the relabel table, the object table,
-the report's files and one log per job (``logs/<step>/...``). Each record appears only once its data
-are completely written. Importing this module loads nothing heavy: status, verify, the servers
-and the rules use it at no cost.
+the report's files and one log per job (``logs/<step>/...``); in a run of many images, each image's
+in ``images/<id>/``, beside the experiment's tables (``images.tsv``, ``objects.parquet``). Each record
+appears only once its data are completely written. Importing this module loads nothing heavy:
+status, verify, the servers and the rules use it at no cost.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ class Layout:
 
     @classmethod
     def of(cls, config: dict[str, Any]) -> Layout:
+        """The files of ``config``'s image: of one image of many (``config["image"]``, its id), in the
+        run's ``images/<id>``."""
+        run = cls.of_run(config)
+        return run if config.get("image") is None else cls(run.path("images", config["image"]))
+
+    @classmethod
+    def of_run(cls, config: dict[str, Any]) -> Layout:
+        """The run's own files, whichever image ``config`` is of: its servers' logs, and for many
+        images the experiment's tables."""
         return cls(os.path.join(config["workdir"], config["output"]["label_name"]))
 
     def path(self, *parts: str | int) -> str:
@@ -87,6 +97,17 @@ class Layout:
     @property
     def published(self) -> str:
         return self.path("published.json")
+
+    # of a run of many images
+    @property
+    def images_record(self) -> str:
+        """The images of the run and each one's input section, as the submit host expanded them."""
+        return self.path("images.json")
+
+    @property
+    def images_table(self) -> str:
+        """The experiment's table of images: one row each (id, store, labels, objects, tiles, status)."""
+        return self.path("images.tsv")
 
     # data of the run
     @property

@@ -3,8 +3,8 @@ rule cc:
     input:
         # functions, so that only the process that plans the cc job lists every tile's files; as lists
         # they were expanded while the workflow was parsed, in each SLURM job too (11 s at 100,000 tiles)
-        stage=lambda w: plan.stage_records(),
-        faces=lambda w: plan.face_files(),
+        stage=lambda w: plan_of(w).stage_records(),
+        faces=lambda w: plan_of(w).face_files(),
     output:
         paths.cc,
     params:

@@ -1,6 +1,5 @@
 # A microscope file given as input.store: converted to OME-Zarr first, one job per slab of tiles.
-if plan.conversion:
-    REGIONS = range(len(plan.conversion.regions(plan.grid)))
+if experiment.converts:
 
     # Local: it fixes the tiles the regions and chunks follow (tile_shape auto), on the submit host.
     localrules:
@@ -9,12 +8,12 @@ if plan.conversion:
     rule convert_init:
         """Reuse a finished conversion of the same file, or create the empty OME-Zarr."""
         input:
-            config["input"]["store"],
+            each_image(lambda p: p.config["input"]["store"]),
         output:
             paths.convert_init,
         params:
-            source=plan.conversion.fingerprint(),  # size + mtime: a changed file converts again
-            convert=config["convert"],
+            source=each_image(lambda p: p.conversion.fingerprint()),  # size + mtime: a changed file converts again
+            convert=each_image(lambda p: p.config["convert"]),
         log:
             log("convert_init"),
         conda:
@@ -41,9 +40,9 @@ if plan.conversion:
         """Build the image pyramid (y/x halved, z kept) from level 0 on disk; write the NGFF metadata."""
         input:
             init=paths.convert_init,
-            regions=expand(paths.convert_region("{region}"), region=REGIONS),
+            regions=each_image(lambda p: [p.paths.convert_region(r) for r in range(len(p.conversion.regions(p.grid)))]),
         output:
-            plan.input_marker,
+            paths.converted,
         log:
             log("convert_finish"),
         conda:

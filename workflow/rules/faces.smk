@@ -6,8 +6,8 @@ FACE_STAGES = (
     [paths.stage_record("{tile}"), paths.stage_record("{neighbour}")]
     if plan.faces_read_two_tiles
     else lambda w: [
-        paths.stage_record(t)
-        for t in plan.face_tiles(int(w.tile), plan.grid.face_axis(int(w.tile), int(w.neighbour)))
+        plan_of(w).paths.stage_record(t)
+        for t in plan_of(w).face_tiles(int(w.tile), plan_of(w).grid.face_axis(int(w.tile), int(w.neighbour)))
     ]
 )
 

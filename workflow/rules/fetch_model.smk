@@ -6,12 +6,12 @@ localrules:
 rule fetch_model:
     """Download the named model's weights into the method's cache, before any GPU job starts."""
     output:
-        paths.model,
+        run_paths.model,  # one model for every image of the run
     params:
         method=rerun_params.method(plan),
     log:
-        log("fetch_model"),
+        run_log("fetch_model"),
     conda:
         MODEL_ENV
     shell:
-        JOB + "fetch_model {output:q}"
+        RUN_JOB + "fetch_model {output:q}"

@@ -1,4 +1,5 @@
 FIGURES = paths.report_files
+IMAGE = "{image}" if experiment.many else None  # the report's subcategory: one per image
 
 
 rule figures:
@@ -7,14 +8,14 @@ rule figures:
         paths.published,
         paths.seams,
     output:
-        overview=report(FIGURES["overview"], caption="../report/overview.rst", category="Result"),
-        tiles=report(FIGURES["tiles"], caption="../report/tiles.rst", category="Result"),
-        volumes=report(FIGURES["volumes"], caption="../report/volumes.rst", category="Result"),
-        seams=report(FIGURES["seams"], caption="../report/seams.rst", category="Seam check"),
-        seam_table=report(FIGURES["seam_table"], caption="../report/seams.rst", category="Seam check"),
-        config=report(FIGURES["config"], caption="../report/config.rst", category="Run"),
+        overview=report(FIGURES["overview"], caption="../report/overview.rst", category="Result", subcategory=IMAGE),
+        tiles=report(FIGURES["tiles"], caption="../report/tiles.rst", category="Result", subcategory=IMAGE),
+        volumes=report(FIGURES["volumes"], caption="../report/volumes.rst", category="Result", subcategory=IMAGE),
+        seams=report(FIGURES["seams"], caption="../report/seams.rst", category="Seam check", subcategory=IMAGE),
+        seam_table=report(FIGURES["seam_table"], caption="../report/seams.rst", category="Seam check", subcategory=IMAGE),
+        config=report(FIGURES["config"], caption="../report/config.rst", category="Run", subcategory=IMAGE),
     params:
-        config=rerun_params.report_config(plan),
+        config=each_image(rerun_params.report_config),
     log:
         log("figures"),
     conda:

@@ -14,7 +14,7 @@ rule label_image:
         paths.label_image,
     params:
         dtype=config["output"]["dtype"],
-        store=config["output"]["store"],
+        store=each_image(lambda p: p.config["output"]["store"]),
     log:
         log("label_image"),
     conda:

@@ -6,7 +6,7 @@ rule occupancy:
     output:
         paths.occupancy("{tile}"),
     params:
-        tiling=rerun_params.tiling(plan),
+        tiling=each_image(rerun_params.tiling),
     log:
         log("occupancy/{tile}"),
     conda:

@@ -6,12 +6,12 @@ localrules:
 rule prepare:
     """Check the config against the image and create the empty stage store."""
     input:
-        plan.input_marker,
+        each_image(lambda p: p.input_marker),
     output:
         paths.prepare,
     params:
-        input=config["input"],
-        tile_shape=list(plan.grid.tile_shape),
+        input=each_image(lambda p: p.config["input"]),
+        tile_shape=each_image(lambda p: list(p.grid.tile_shape)),
     log:
         log("prepare"),
     conda:

@@ -8,7 +8,7 @@ rule publish:
     input:
         cc=paths.cc,
         objects=paths.objects,
-        tiles=lambda w: plan.relabel_records(),  # a function: see cc
+        tiles=lambda w: plan_of(w).relabel_records(),  # a function: see cc
     output:
         paths.published,
     log:

@@ -7,7 +7,7 @@ rule stage:
         prepare=paths.prepare,
         threshold=paths.threshold if plan.needs_threshold_job else [],
         normalization=paths.normalization if plan.needs_normalization_job else [],
-        model=paths.model if plan.model_to_fetch else [],
+        model=run_paths.model if plan.model_to_fetch else [],
         occupancy=paths.occupancy("{tile}") if plan.needs_occupancy_job else [],
     output:
         paths.stage_record("{tile}"),
@@ -19,7 +19,7 @@ rule stage:
         gpu=(lambda w, input: tile_needs_gpu(input.get("occupancy"))) if plan.method.uses_gpu else 0,
     params:
         method=rerun_params.method(plan),
-        tiling=rerun_params.tiling(plan),
+        tiling=each_image(rerun_params.tiling),
         connectivity=config["connectivity"],
         keeps_bands=plan.keeps_bands,
     log:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io import atomic
 from ..merge.relabel_table import RelabelTable
 from .tile import TileMeasures, extremes, measured_dtype
 
@@ -134,8 +134,5 @@ def write_parquet(table: Any, path: str | Path) -> None:
     """Write ``table`` as Parquet, appearing only once complete (temp file + rename)."""
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        pq.write_table(table, tmp)

@@ -55,6 +55,12 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         err = errors[0]
         key = ".".join(map(str, err.absolute_path)) or "(top level)"
         raise ConfigError(f"{key}: {err.message} (accepted: {describe(err.schema)})")
+    inp = config["input"]
+    if ("store" in inp) == bool(inp["sheet"]):
+        raise ConfigError("input: give input.store (an image, a glob or an HCS plate) or input.sheet (a "
+                          "sheet of images), " + ("not both" if inp["sheet"] else "one of them"))
+    if inp["sheet"] and inp["demo"]:
+        raise ConfigError("input.demo: the demo is one image; leave input.demo out with input.sheet")
     low, high = config["filter"]["min_volume"], config["filter"]["max_volume"]
     if low is not None and high is not None and low > high:
         raise ConfigError(f"filter.min_volume: {low} is larger than filter.max_volume {high}, so every "

@@ -63,6 +63,7 @@ def warn(message: str) -> None:
 
 OPTIONS: dict[str, dict[str, Any]] = {  # the options of every step's jobs, parsed alike
     **{name: {"type": int} for name in ("tile", "neighbour", "region", "gpu")},
+    "image": {"help": "the job's image, of a run of many"},
     "tile_shape": {"type": int, "nargs": "+", "help": "tiles as fixed on the submit host"},
     # an input file; empty when the job has none
     **{name: {"type": lambda v: v or None} for name in ("threshold", "normalization", "init")},
@@ -123,7 +124,12 @@ def main(argv: list[str] | None = None, fork: bool = False) -> None:
     from .config import validate_config  # here: a job handed to the fork server needs none of it
 
     job = parser().parse_intermixed_args(argv)
-    run(job.step, validate_config(given), job, job.log, notes)  # the one config reader (< 1 ms)
+    config = validate_config(given)  # the one config reader (< 1 ms)
+    if job.image is not None:  # one image of many: its config, from the images the submit host recorded
+        from ..experiment.images import Experiment
+
+        config = Experiment(config, fresh=False).image_config(job.image)
+    run(job.step, config, job, job.log, notes)
 
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters

@@ -11,6 +11,7 @@ from __future__ import annotations
 from argparse import Namespace
 from typing import Any
 
+from ..experiment.images import Experiment
 from ..methods import TileFn
 from . import checks
 from .config import validate_config
@@ -20,8 +21,9 @@ from .registry import STEPS
 
 
 def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
-        stage_workers: int | None = None, client: Any = None, progress: bool = False) -> Plan:
-    """Validate ``config`` and run every step; returns the plan (paths, geometry, labels).
+        stage_workers: int | None = None, client: Any = None, progress: bool = False) -> Plan | list[Plan]:
+    """Validate ``config`` and run every step; returns the plan (paths, geometry, labels), or for a run
+    of many images (a sheet, a glob, ...) each image's plan, in order, after the experiment's tables.
 
     Per-tile steps run in ``workers`` processes (``stage_workers`` for the stage step), or on the
     dask.distributed ``client``'s workers when one is given; ``progress`` shows a bar per step.
@@ -29,13 +31,26 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
     in threads, so it need not be picklable.
     """
     config = validate_config(config)
+    experiment = Experiment(config)
+    options = {"workers": workers, "fn": fn, "stage_workers": stage_workers, "client": client,
+               "progress": progress}
+    if not experiment.many:
+        return run_image(config, **options)
+    plans = [run_image(experiment.image_config(image), **options) for image in experiment.ids]
+    run_job("experiment", config, STEPS["experiment"].job(plans[0], "experiment"))
+    return plans
+
+
+def run_image(config: dict[str, Any], workers: int, fn: TileFn | None, stage_workers: int | None,
+              client: Any, progress: bool) -> Plan:
+    """Every step of one image (``config``: its validated config); its plan."""
     plan = convert(config, workers)
     checks.check(plan, method=fn is None)
     tasks = Tasks(workers, client, progress)
     shared_fn = tasks.share(fn)
     for step in STEPS.values():
         if step.makes_input or not step.in_process or (step.method_only and fn is not None) \
-                or not step.when(plan):
+                or step.per == "experiment" or not step.when(plan):
             continue
         method = fn if step.runs_method else None
         if step.per == "run":

@@ -100,8 +100,9 @@ class Plan:
                 raise ConfigError(f"tiling.overlap: {o} along '{name}' must be >= 0 and smaller "
                                   f"than the tile ({t})")
         needed = self.method.min_overlap()
-        if needed and min(overlap) < needed[0]:
-            raise ConfigError(f"tiling.overlap: {min(overlap)} is smaller than the reach of {needed[1]} "
+        cut = [o for o, t, s in zip(overlap, tile, shape) if t < s]  # an axis in one tile needs no halo
+        if needed and cut and min(cut) < needed[0]:
+            raise ConfigError(f"tiling.overlap: {min(cut)} is smaller than the reach of {needed[1]} "
                               f"({needed[0]} voxels); raise the overlap so tiles match the whole image")
         return TileGrid(shape, tile, overlap)
 
@@ -224,7 +225,7 @@ class Plan:
     def faces_read_two_tiles(self) -> bool:
         """Whether a face job reads only the face's two tiles: not for touch stitching at connectivity
         > 1, whose widened plane reaches into more neighbours."""
-        return not (self.stitch == "touch" and self.connectivity > 1)
+        return not (self.stitch == "touch" and self.config["connectivity"] > 1)
 
     def face_tiles(self, tile: int, axis: int) -> list[int]:
         """Tiles whose staged labels the job of face ``(tile, axis)`` reads."""

@@ -16,6 +16,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ..layout import Layout
+
 if TYPE_CHECKING:
     from .plan import Plan
 
@@ -31,7 +33,8 @@ class Step:
     name: str
     call: Call
     outputs: Outputs
-    per: str = "run"  # "run": one job per run; "tile", "face", "region": one job each
+    per: str = "run"  # "run": one job per image; "tile", "face", "region": one job each; "experiment":
+    # one job for a run of many images, after every image's jobs
     when: Callable[[Plan], bool] = lambda plan: True  # whether a run has this step's jobs
     rule_file: str = ""  # workflow/rules/<rule_file>.smk (default: the step's name)
     record: str = ".json"  # the suffix of a per-job step's records, one per job, named by the job
@@ -70,6 +73,12 @@ def _steps() -> ModuleType:
     return steps
 
 
+def _tables() -> ModuleType:
+    from ..experiment import tables
+
+    return tables
+
+
 def _jobs() -> ModuleType:
     from . import job
 
@@ -97,8 +106,8 @@ STEPS: dict[str, Step] = {step.name: step for step in (
     Step("prepare", lambda c, j: _steps().prepare(c, j.output[0], j.tile_shape),
          lambda plan, job: [plan.paths.prepare]),
     Step("fetch_model", lambda c, j: _steps().fetch_model(c, j.output[0]),
-         lambda plan, job: [plan.paths.model], when=lambda plan: plan.model_to_fetch is not None,
-         method_only=True),
+         lambda plan, job: [Layout.of_run(plan.config).model],
+         when=lambda plan: plan.model_to_fetch is not None, method_only=True),
     Step("threshold", lambda c, j: _steps().image_threshold(c, j.output[0]),
          lambda plan, job: [plan.paths.threshold], when=lambda plan: plan.needs_threshold_job),
     Step("normalization", lambda c, j: _steps().normalization(c, j.output[0]),
@@ -124,6 +133,9 @@ STEPS: dict[str, Step] = {step.name: step for step in (
     Step("publish", lambda c, j: _steps().publish(c, j.output[0]), lambda plan, job: [plan.paths.published]),
     Step("figures", lambda c, j: _steps().figures(c),
          lambda plan, job: list(plan.paths.report_files.values()), in_process=False),
+    Step("experiment", lambda c, j: _tables().write(c, j.output[0], j.output[1]),
+         lambda plan, job: [Layout.of_run(plan.config).images_table, Layout.of_run(plan.config).objects],
+         per="experiment"),
 )}
 
 

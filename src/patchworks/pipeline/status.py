@@ -1,5 +1,5 @@
 """``patchworks-status [CONFIG...] [--config KEY=VALUE...] [--verify | --repair]``: how many jobs
-of each step are done, failed, running or pending.
+of each step are done, failed, running or pending; for a run of many images, also each image's state.
 
 Reads only the per-job records and logs in the work directory, so it is cheap to run while a
 run goes on (locally or on a cluster), next to Snakemake's own progress lines. The same records
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..experiment.images import Experiment
 from .config import load_config
 from .plan import Plan
 from .registry import STEPS
@@ -24,7 +25,8 @@ FAILURE = re.compile(r"^patchworks \w+ failed: (.+)$", re.M)  # written by rule.
 
 def step_jobs(plan: Plan) -> dict[str, list[str]]:
     """Job names (record stems) of every step with one job per tile, face or region in this run."""
-    return {step.name: step.jobs(plan) for step in STEPS.values() if step.per != "run" and step.when(plan)}
+    return {step.name: step.jobs(plan) for step in STEPS.values()
+            if step.per not in ("run", "experiment") and step.when(plan)}
 
 
 def summarize(plan: Plan) -> dict[str, dict[str, Any]]:
@@ -56,15 +58,35 @@ def failure_message(log: str) -> str:
     return found[-1] if found else "(no message)"
 
 
-def failure_report(plan: Plan) -> str:
-    """One summary of every failed or unfinished job of a run that has stopped: step, job, error, log."""
+def image_summaries(experiment: Experiment) -> dict[str | None, dict[str, dict[str, Any]]]:
+    """``summarize`` of each image of the run (keyed by its id; None for a run of one image)."""
+    if not experiment.many:
+        return {None: summarize(experiment.plan(None))}
+    return {image: summarize(experiment.plan(image)) for image in experiment.ids}
+
+
+def image_state(summary: dict[str, dict[str, Any]]) -> str:
+    """An image's state: published, failed (a job failed), running or pending."""
+    if summary["publish"]["done"]:
+        return "published"
+    for state in ("failed", "running"):
+        if any(row[state] for row in summary.values()):
+            return state
+    return "pending"
+
+
+def failure_report(experiment: Experiment) -> str:
+    """One summary of every failed or unfinished job of a run that has stopped: image, step, job, error,
+    log."""
     lines = []
-    for step, row in summarize(plan).items():
-        for log in row["failed_logs"]:
-            lines.append(f"  {step} {Path(log).stem}: {failure_message(log)}\n    log: {log}")
-        for log in row["running_logs"]:
-            lines.append(f"  {step} {Path(log).stem}: stopped without an error message (killed? out of "
-                         f"memory or time: see the cluster's log of the job)\n    log: {log}")
+    for image, summary in image_summaries(experiment).items():
+        where = f"{image}: " if image else ""
+        for step, row in summary.items():
+            for log in row["failed_logs"]:
+                lines.append(f"  {where}{step} {Path(log).stem}: {failure_message(log)}\n    log: {log}")
+            for log in row["running_logs"]:
+                lines.append(f"  {where}{step} {Path(log).stem}: stopped without an error message (killed? "
+                             f"out of memory or time: see the cluster's log of the job)\n    log: {log}")
     if not lines:
         return ""
     return (f"patchworks: {len(lines)} job(s) failed:\n" + "\n".join(lines) +
@@ -86,18 +108,37 @@ def main(argv: list[str] | None = None) -> int:
                         help="--verify, and unlist the label image and forget the damaged tiles' jobs, so "
                              "that the same snakemake command rewrites exactly those tiles")
     args = parser.parse_args(argv)
-    plan = Plan(load_config(args.configfile, args.config))
-    report, damaged = verify(plan, args.repair) if args.verify or args.repair else ([], [])
-    summary = summarize(plan)
+    experiment = Experiment(load_config(args.configfile, args.config), fresh=False)
+    report, damaged = [], []
+    if args.verify or args.repair:
+        for plan in experiment.plans():
+            lines, found = verify(plan, args.repair)
+            report += [f"{plan.config['image']}: {line}" for line in lines] if experiment.many else lines
+            damaged += found
+    summaries = image_summaries(experiment)
+    if experiment.many:
+        print(f"{'image':<24} {'state':>10} {'tiles':>8} {'staged':>8}")
+        for image, summary in summaries.items():
+            stage = summary["stage"]
+            tiles = sum(stage[k] for k in ("done", "failed", "running", "pending"))
+            print(f"{image:<24} {image_state(summary):>10} {tiles:>8} {stage['done']:>8}")
+        print()
+    counts = ("done", "failed", "running", "pending", "failed_logs")
+    totals: dict[str, dict[str, Any]] = {}
+    for summary in summaries.values():
+        for step, row in summary.items():
+            total = totals.setdefault(step, {key: [] if key == "failed_logs" else 0 for key in counts})
+            for key in counts:
+                total[key] += row[key]
     print(f"{'step':<10} {'done':>8} {'failed':>8} {'running':>8} {'pending':>8}")
-    for step, row in summary.items():
+    for step, row in totals.items():
         print(f"{step:<10} {row['done']:>8} {row['failed']:>8} {row['running']:>8} {row['pending']:>8}")
-    for step, row in summary.items():
+    for step, row in totals.items():
         for log in row["failed_logs"]:
             print(f"failed {step}: {log}")
     if report:
         print("\n".join(report))
-    return 1 if damaged or any(row["failed"] for row in summary.values()) else 0
+    return 1 if damaged or any(row["failed"] for row in totals.values()) else 0
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def log_file(config: dict[str, Any], name: str) -> Path:
     """The log of the server ``name`` on this host, in the run's work directory (its folder made)."""
     from ..layout import Layout
 
-    log = Path(Layout.of(config).server_log(f"{socket.gethostname()}-{name}"))
+    log = Path(Layout.of_run(config).server_log(f"{socket.gethostname()}-{name}"))
     try:
         log.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:

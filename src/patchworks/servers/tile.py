@@ -55,8 +55,9 @@ class ServerError(RuntimeError):
 
 
 def run_key(config: dict[str, Any]) -> list[Any]:
-    """The run: its working directory and work directory (one run at a time holds them)."""
-    return [os.getcwd(), os.path.abspath(Layout.of(config).root)]
+    """The run: its working directory and work directory (one run at a time holds them); its images share
+    the servers."""
+    return [os.getcwd(), os.path.abspath(Layout.of_run(config).root)]
 
 
 def node_key() -> list[Any]:
