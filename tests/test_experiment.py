@@ -124,6 +124,26 @@ def test_status_reports_each_image(sheet_run) -> None:
         assert re.search(rf"^{image} +published +\d+ +\d+$", status.stdout, re.M), status.stdout
 
 
+def test_the_python_api_runs_a_sheet_as_the_workflow_does(sheet_run) -> None:
+    """``patchworks.run`` with the same sheet (labels to a separate store: one store per image inside it)
+    runs the same steps in this process: the same labels and the experiment's tables."""
+    import patchworks
+
+    tmp, _, _ = sheet_run
+    config = config_for(tmp, sheet=str(tmp / "images.tsv"))
+    config["workdir"], config["output"]["store"] = str(tmp / "api-work"), str(tmp / "api-labels")
+    plans = patchworks.run(config)
+    assert [plan.config["image"] for plan in plans] == ["flat", "vol", "multi", "second"]
+    for image, store in [("flat", "flat.ome.zarr"), ("vol", "vol.ome.zarr"), ("multi", "multi.ome.zarr"),
+                         ("second", "second.ome.zarr")]:
+        api = zarr.open_array(str(tmp / "api-labels" / f"{image}.zarr" / "labels" / LABEL / "0"), mode="r")
+        np.testing.assert_array_equal(api[...], labels_of(tmp / store))
+    rows = table(tmp / "api-work" / LABEL / "images.tsv")
+    assert [row["image"] for row in rows] == ["flat", "vol", "multi", "second"]
+    assert pq.read_table(tmp / "api-work" / LABEL / "objects.parquet").num_rows == sum(
+        int(row["objects"]) for row in rows)
+
+
 def test_bad_sheets_are_config_errors_naming_line_and_column(tmp_path: Path) -> None:
     cases = {
         "image\tstore\tcolour\na\ta.zarr\tred\n": "unknown column 'colour'",

@@ -24,6 +24,8 @@ from microscope_files import czi, ome_tiff
 from runs import REPO, blobs
 from scipy import ndimage
 
+from patchworks.io.images import write_image
+
 README = (REPO / "README.md").read_text()
 # commands that run elsewhere, by what they contain -> where
 ELSEWHERE = {
@@ -80,7 +82,20 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Path:
     example["workdir"] = str(box / "scratch" / "patchworks-work")
     example["tiling"]["tile_shape"] = [8, 32, 32]  # the README's [64, 1024, 1024] for a small image
     (box / "my.yaml").write_text(yaml.safe_dump(example, sort_keys=False))
+    many_images(box)
     return box
+
+
+def many_images(box: Path) -> None:
+    """The "Many images" section's files: its ``my-images.yaml`` and ``images.tsv`` as printed, and the
+    two images its sheet names (an OME-Zarr, and a two-channel OME-TIFF written by tifffile)."""
+    images = next(b for b in re.findall(r"^```yaml\n(.*?)^```", README, re.S | re.M) if "sheet:" in b)
+    (box / "my-images.yaml").write_text(images)
+    (box / "images.tsv").write_text(re.search(r"^```tsv\n(.*?)^```", README, re.S | re.M).group(1))
+    (box / "data").mkdir()
+    write_image(box / "data" / "embryo1.ome.zarr", blobs((40, 48), 21), "yx")
+    ome_tiff(box / "data" / "embryo2.ome.tif", np.stack([blobs((36, 44), s) for s in (22, 23)]), "cyx",
+             (0.5, 0.5))
 
 
 def test_every_command_is_run_here_or_elsewhere() -> None:
@@ -116,6 +131,9 @@ def test_readme_commands_run_as_written(sandbox: Path) -> None:
         names = {Path(n).name for n in report.namelist()}
     assert {"report.html", "overview.png", "tiles.png", "volumes.png", "seams.png", "seams.tsv",
             "config.yaml"} <= names, names
+    rows = (sandbox / "experiment-work" / "nuclei" / "images.tsv").read_text().splitlines()
+    assert [row.split("\t")[0] for row in rows] == ["image", "embryo1", "embryo2"], rows
+    assert all(row.endswith("\tpublished") for row in rows[1:]), rows
     converted = zarr.open_group(str(sandbox / "scratch" / "embryo.ome.zarr" / "labels"), mode="r")
     assert "nuclei" in converted.attrs["ome"]["labels"]
     assert (sandbox / "scan.zarr" / "zarr.json").exists()
