@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,18 @@ def test_status_reports_each_image(sheet_run) -> None:
     assert status.returncode == 0, status.stderr
     for image in ("flat", "vol", "multi", "second"):
         assert re.search(rf"^{image} +published +\d+ +\d+$", status.stdout, re.M), status.stdout
+
+
+def test_the_report_has_an_experiment_page(sheet_run) -> None:
+    """``snakemake --report``: the experiment's table and pictures, and every image's own pictures."""
+    tmp, _, _ = sheet_run
+    succeeded(snakemake(tmp / "config.yaml", "--report", str(tmp / "report.zip")))
+    with zipfile.ZipFile(tmp / "report.zip") as report:
+        names = [Path(n).name for n in report.namelist()]
+    assert {"images.tsv", "experiment.png", "gallery.png"} <= set(names), names
+    assert names.count("overview.png") == 4 and names.count("seams.tsv") == 4, names
+    rows = table(tmp / "work" / LABEL / "images.tsv")
+    assert all(0 <= float(row["inside_rate"]) <= 1 for row in rows), rows
 
 
 def test_the_python_api_runs_a_sheet_as_the_workflow_does(sheet_run) -> None:

@@ -32,7 +32,8 @@ import numpy as np
 import pytest
 import yaml
 import zarr
-from runs import REPO, RUN_DIR, linked_repo
+from runs import REPO, RUN_DIR, linked_repo, make_image
+from scipy import ndimage
 from snakelog import jobs_finished, jobs_run, started_jobs
 
 CI = os.environ.get("CI", "").lower() == "true"
@@ -165,6 +166,25 @@ def cleanup(run: Run) -> None:
         sh(*SNAKEMAKE, *SLURM_RUN, *run.profiles, "--configfile", str(run.cfg), "--unlock", timeout=120)
 
 
+SHEET_IMAGES = {"flat": ("yx", (96, 80)), "stack": ("zyx", (10, 40, 36))}
+
+
+def sheet_run(tmp: Path) -> Run:
+    """A run of a sheet of two images (a 2-D and a 3-D OME-Zarr; threshold method)."""
+    folder = tmp / "sheet"
+    folder.mkdir()
+    for seed, (name, (axes, shape)) in enumerate(SHEET_IMAGES.items()):
+        make_image(folder / f"{name}.ome.zarr", axes, shape, seed=40 + seed)
+    rows = "".join(f"{name}\t{name}.ome.zarr\n" for name in SHEET_IMAGES)
+    (folder / "images.tsv").write_text("image\tstore\n" + rows)
+    config = {"input": {"sheet": str(folder / "images.tsv")}, "workdir": str(folder / "work"),
+              "output": {"label_name": "cells"}, "tiling": {"tile_shape": 32, "overlap": 0},
+              "method": {"name": "threshold"}}  # 9 and 4 tiles
+    cfg = tmp / "sheet.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    return Run("sheet", config, cfg, tmp / "sheet.out")
+
+
 # fixtures ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def slurm() -> None:
@@ -211,6 +231,7 @@ def runs(user_profile: Path, tmp_path_factory: pytest.TempPathFactory):
     for name, method, tiling, profiles in configs:
         config, cfg = write_config(tmp, name, method, tiling)
         todo[name] = Run(name, config, cfg, tmp / f"{name}.out", profiles=profiles)
+    todo["sheet"] = sheet_run(tmp)
     local_config, local_cfg = write_config(tmp, "local", gpu_method(tmp, "local"), GPU_TILING)
     try:
         for run in todo.values():  # one retry (the installed profile's retries; ci-profile sets 0)
@@ -393,3 +414,29 @@ def test_killed_run_resumes_with_only_unfinished_jobs(runs, tmp_path: Path) -> N
     assert sorted(ours.array_keys()) == sorted(ref.array_keys())
     for level in ref.array_keys():
         assert np.array_equal(ours[level][...], ref[level][...]), f"level {level} differs"
+
+
+def test_a_sheet_of_two_images_runs_on_slurm(runs) -> None:
+    """A sheet of two images through ``--profile slurm``: every cluster job's own Snakemake plans its
+    image from the images the submit host recorded; every SLURM job completed on ``cpu``; each image's
+    labels equal whole-image labelling above its own Otsu threshold."""
+    todo, _, _ = runs
+    run = todo["sheet"]
+    assert run.rc == 0, run.tail()
+    assert run.logs and all(row["State"] == "COMPLETED" and row["Partition"] == "cpu"
+                            for row in run.jobs.values()), run.jobs
+    staged = {m.group(1) for path in run.logs.values() if (m := re.search(r"image=(\w+)", str(path)))}
+    assert staged == set(SHEET_IMAGES), run.logs  # both images' jobs ran as SLURM jobs
+    folder = Path(run.config["workdir"]).parent
+    for name in SHEET_IMAGES:
+        store = folder / f"{name}.ome.zarr"
+        data = zarr.open_array(str(store / "0"), mode="r")[...]
+        work = Path(run.config["workdir"]) / "cells" / "images" / name
+        value = json.loads((work / "threshold.json").read_text())["value"]
+        ours = zarr.open_array(str(store / "labels" / "cells" / "0"), mode="r")[...]
+        ref = ndimage.label(data > value)[0]
+        assert np.array_equal(ours > 0, ref > 0) and ours.max() == ref.max(), name
+        pairs = np.unique(np.stack([ref[ref > 0], ours[ref > 0]]), axis=1)
+        assert pairs.shape[1] == ref.max(), name  # one to one, up to renumbering
+    rows = (Path(run.config["workdir"]) / "cells" / "images.tsv").read_text().splitlines()
+    assert [row.split("\t")[0] for row in rows[1:]] == list(SHEET_IMAGES), rows

@@ -109,6 +109,12 @@ class Layout:
         """The experiment's table of images: one row each (id, store, labels, objects, tiles, status)."""
         return self.path("images.tsv")
 
+    @property
+    def experiment_report(self) -> dict[str, str]:
+        """The report's experiment page: objects and seam check per image, the images' overviews."""
+        return {"counts": self.path("report", "experiment.png"),
+                "gallery": self.path("report", "gallery.png")}
+
     # data of the run
     @property
     def stage_store(self) -> str:

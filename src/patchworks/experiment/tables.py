@@ -1,11 +1,12 @@
-"""The experiment's tables, in the run's work folder: ``images.tsv`` (one row per image) and
-``objects.parquet`` (every image's objects, with an ``image`` column). Written one image at a time:
-memory is bounded by the largest image's table."""
+"""The experiment's outputs, in the run's work folder: ``images.tsv`` (one row per image),
+``objects.parquet`` (every image's objects, with an ``image`` column, written one image at a time:
+memory is bounded by the largest image's table) and the report's experiment page."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,14 @@ from ..io import atomic
 from ..layout import Layout
 from .images import Experiment
 
-COLUMNS = ("image", "store", "labels", "objects", "tiles", "status")
+COLUMNS = ("image", "store", "labels", "objects", "tiles", "seam_rate", "inside_rate", "status")
 
 
-def write(config: dict[str, Any], images_table: str, objects_table: str) -> None:
-    """Both tables of the run of ``config`` (validated), every image published."""
+def write(config: dict[str, Any], images_table: str, objects_table: str,
+          report: Sequence[str] = ()) -> None:
+    """Both tables of the run of ``config`` (validated), every image published; with ``report`` (the
+    workflow's: every image's figures made), the report's experiment page there (``counts``, ``gallery``:
+    ``Layout.experiment_report``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -25,10 +29,12 @@ def write(config: dict[str, Any], images_table: str, objects_table: str) -> None
     layouts = {image: Layout.of(experiment.image_config(image)) for image in experiment.ids}
     rows = []
     for image, paths in layouts.items():
-        published = atomic.read_json(paths.published)
+        published, seams = atomic.read_json(paths.published), atomic.read_json(paths.seams)
         rows.append({"image": image, "store": experiment.images[image].input["store"],
                      "labels": published["labels"], "objects": published["objects"],
-                     "tiles": len(list(Path(paths.folder("relabel")).glob("*.json"))), "status": "published"})
+                     "tiles": len(list(Path(paths.folder("relabel")).glob("*.json"))),
+                     "seam_rate": seams["seam_rate"], "inside_rate": seams["inside_rate"],
+                     "status": "published"})
     schemas = [pq.read_schema(paths.objects) for paths in layouts.values()]
     image_field = pa.field("image", pa.string())
     schema = pa.unify_schemas([pa.schema([image_field]), *schemas], promote_options="permissive")
@@ -42,5 +48,11 @@ def write(config: dict[str, Any], images_table: str, objects_table: str) -> None
             writer.write_table(table.select(schema.names).cast(schema))
     text = io.StringIO()
     csv.writer(text, delimiter="\t", lineterminator="\n").writerows(
-        [COLUMNS, *([row[c] for c in COLUMNS] for row in rows)])
+        [COLUMNS, *(["" if row[c] is None else row[c] for c in COLUMNS] for row in rows)])
     atomic.write_text(images_table, text.getvalue())
+    if report:
+        from ..report import experiment as figures
+
+        counts, gallery = report
+        figures.counts_figure(rows, counts)
+        figures.gallery(rows, [paths.report_files["overview"] for paths in layouts.values()], gallery)

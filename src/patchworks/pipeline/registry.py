@@ -133,7 +133,7 @@ STEPS: dict[str, Step] = {step.name: step for step in (
     Step("publish", lambda c, j: _steps().publish(c, j.output[0]), lambda plan, job: [plan.paths.published]),
     Step("figures", lambda c, j: _steps().figures(c),
          lambda plan, job: list(plan.paths.report_files.values()), in_process=False),
-    Step("experiment", lambda c, j: _tables().write(c, j.output[0], j.output[1]),
+    Step("experiment", lambda c, j: _tables().write(c, j.output[0], j.output[1], j.output[2:]),
          lambda plan, job: [Layout.of_run(plan.config).images_table, Layout.of_run(plan.config).objects],
          per="experiment"),
 )}
