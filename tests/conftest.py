@@ -49,19 +49,47 @@ def workflow_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
     return finished_run(tmp_path_factory.mktemp("finished"))
 
 
-@pytest.fixture(scope="session")
-def python() -> Path:
-    """The models' environment (built with pip on first use, or when pyproject.toml changed)."""
-    stamp = VENV / "pyproject.sha256"
+def environment(venv: Path, extra: str, check: bool = False) -> Path:
+    """The interpreter of ``venv``, holding this package with ``extra`` (built with pip on first use, or
+    when pyproject.toml changed); with ``check``, ``pip check`` must pass in it."""
+    stamp = venv / "pyproject.sha256"
     want = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
-    with building("venv-models"):
+    with building(venv.name):
         if not stamp.exists() or stamp.read_text() != want:
-            subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-            pip = subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", "-e", f"{REPO}[models-cpu]"],
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+            pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-e", f"{REPO}[{extra}]"],
                                  capture_output=True, text=True)
             assert pip.returncode == 0, pip.stderr[-3000:]
+            if check:
+                found = subprocess.run([str(venv / "bin" / "pip"), "check"], capture_output=True, text=True)
+                assert found.returncode == 0, found.stdout
             stamp.write_text(want)
-    return VENV / "bin" / "python"
+    return venv / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def python() -> Path:
+    """The models' environment: Cellpose 3 and StarDist, CPU builds."""
+    return environment(VENV, "models-cpu")
+
+
+@pytest.fixture(scope="session")
+def cellpose4() -> Path:
+    """Cellpose 4's environment (CPU runs of a CUDA build of torch), with the SLURM plugin: their
+    requirements agree (``pip check``)."""
+    return environment(CACHE / "venv-cellpose4", "models-cellpose4", check=True)
+
+
+@pytest.fixture(scope="session")
+def cellpose4_weights(cellpose4: Path) -> Path:
+    """Cellpose-SAM weights of the real network, randomly initialised (models/cellpose/random_cpsam.py)."""
+    dest = CACHE / "models" / "cpsam_random_seed0.pth"
+    with building("cellpose4-weights"):
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([str(cellpose4), str(REPO / "models/cellpose/random_cpsam.py"), str(dest)],
+                           check=True)
+    return dest
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 FAMILIES = {"core.yaml": ["bioio", "imaris"], "cellpose-gpu.yaml": ["cellpose"],
-            "stardist-gpu.yaml": ["stardist"]}
+            "cellpose-sam-gpu.yaml": ["cellpose-sam"], "stardist-gpu.yaml": ["stardist"]}
 
 
 def pip_requirements(env: Path) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from runs import RUN_DIR
+from runs import RUN_DIR, metadata_only_image
 
 from patchworks.io import atomic
 from patchworks.io.images import write_image
@@ -82,3 +82,28 @@ def test_workflow_auto_tiles_fixed_once_and_recorded(tmp_path: Path) -> None:
     cfg.write_text(yaml.safe_dump(config))
     again = subprocess.run([*snakemake, "-n"], cwd=RUN_DIR, capture_output=True, text=True)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_gpu_tiles_leave_room_for_the_models_own_memory(tmp_path: Path) -> None:
+    """``tile_shape: auto`` on a GPU budget takes the model's own memory off first, per Cellpose
+    generation: Cellpose-SAM (cpsam, about 6 GB by itself) gets smaller tiles than Cellpose 3 (cyto3)
+    from the same 16 GB, and a budget smaller than its model is a config error naming both sizes."""
+    from patchworks.errors import ConfigError
+    from patchworks.io.ngff import read_image_info
+    from patchworks.methods import method_of
+    from patchworks.tiling.resolve import method_tile_shape
+
+    metadata_only_image(tmp_path / "image.ome.zarr", (64, 2048, 2048), (8, 256, 256))
+    info = read_image_info(tmp_path / "image.ome.zarr")
+
+    def cellpose(model: str) -> Method:
+        return method_of({"name": "cellpose", "cellpose": {"model": model, "gpu": True, "diameter": 30,
+                                                           "eval_kwargs": {}}})
+
+    cyto3, cpsam = (method_tile_shape(info, cellpose(m), 16000, False) for m in ("cyto3", "cpsam"))
+    assert math.prod(cpsam) < math.prod(cyto3), (cpsam, cyto3)
+    assert cellpose("cpsam").conda_env == "cellpose-sam-gpu.yaml"
+    assert cellpose("cyto3").conda_env == "cellpose-gpu.yaml"
+    with pytest.raises(ConfigError, match=r"tiling.gpu_memory_mb: 8000 MB leaves no room for a tile: the "
+                                          r"model of method.cellpose holds about 6144 MB"):
+        method_tile_shape(info, cellpose("cpsam"), 8000, False)

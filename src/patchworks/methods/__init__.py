@@ -45,17 +45,24 @@ class Method:
     #: A model method: tiles scaled by the image's intensity percentiles, IoU stitching by default,
     #: the prediction in the overlap band kept.
     model: ClassVar[bool] = False
-    #: Its conda environment (``envs/``), for its stage and model-fetch jobs.
-    conda_env: ClassVar[str] = "core.yaml"
+    #: Its conda environment (``envs/``), for its stage and model-fetch jobs (see ``conda_env``).
+    environment: ClassVar[str] = "core.yaml"
     #: Peak bytes a stage job holds per voxel of its tile (with halo), beyond the input's own bytes
     #: (estimates unless a method says it measured them: the labels plus the method's working memory).
     bytes_per_voxel: ClassVar[float] = 32
     #: What a stage job holds whatever its tile: Python, the libraries and a model (CPU).
     base_bytes: ClassVar[int] = 200 << 20
+    #: What a stage job's model holds on the GPU whatever its tile (weights, CUDA context, workspace).
+    gpu_base_bytes: ClassVar[int] = 0
 
     @property
     def name(self) -> str:
         return self.config["name"]
+
+    @property
+    def conda_env(self) -> str:
+        """Its conda environment (``envs/``): a method's own, or its model's (Cellpose 3 or 4)."""
+        return self.environment
 
     @property
     def section(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from . import Context
+from .cellpose_weights import generation as weights_generation
 from .model_support import ModelMethod, is_path, normalized, per_plane
 
 if TYPE_CHECKING:
@@ -34,17 +35,42 @@ OWN_ARGUMENTS = {"diameter": "diameter", "do_3D": "do_3D", "anisotropy": "(the i
 CELLPOSE4_MODELS = frozenset({"cpsam", "cpsam_v2", "cpdino", "cpdino-vitb"})
 
 
-def check_model_name(model: str, key: str = "method.cellpose.model") -> None:
-    """ConfigError for a built-in model name that the installed Cellpose would not load as named: a
-    Cellpose 3 name (``cyto3``) under Cellpose 4, which would segment with another model, or a Cellpose 4
-    name under Cellpose 3. Weights files, and an environment without Cellpose, are not checked here."""
-    if is_path(model):
-        return
+#: A Cellpose-SAM stage job's CPU memory whatever its tile: its ViT-L weights, float32 (1.2 GB on disk),
+#: and torch (benchmarks/cellpose_memory.py; Cellpose 3's is ModelMethod.base_bytes).
+CELLPOSE4_BASE_BYTES = 2600 << 20
+#: The model's own GPU memory: Cellpose-SAM about 6 GB in practice (bfloat16 weights, 0.6 GB, and a batch
+#: of 256-pixel patches through 24 transformer blocks; a vendor's figure), Cellpose 3 about 1 GB (CUDA
+#: context and cuDNN workspace; its weights are 26 MB). Estimates: no GPU has measured them here.
+CELLPOSE4_GPU_BASE_BYTES = 6 << 30
+CELLPOSE3_GPU_BASE_BYTES = 1 << 30
+
+
+def model_generation(model: str) -> int | None:
+    """The Cellpose generation a model is for: 4 for Cellpose-SAM's names and weights, 3 for the other
+    names and Cellpose 3 weights; None for a file that is neither (or missing)."""
+    if not is_path(model):
+        return 4 if model in CELLPOSE4_MODELS else 3
+    return weights_generation(model) if Path(model).is_file() else None
+
+
+def check_model(model: str, key: str = "method.cellpose.model") -> None:
+    """ConfigError for a model that the installed Cellpose would not load as given: a Cellpose 3 name
+    (``cyto3``) under Cellpose 4, which would segment with another model, a Cellpose 4 name under
+    Cellpose 3, or a weights file of the other generation. Nothing is checked without Cellpose."""
     try:
         installed = version("cellpose")
     except PackageNotFoundError:
         return
     major = int(installed.split(".")[0])
+    if is_path(model):
+        made_for = model_generation(model)
+        if made_for is not None and (made_for >= 4) != (major >= 4):
+            other = "pip install 'cellpose>=4' (the cellpose-sam extra)" if made_for >= 4 else \
+                "pip install 'cellpose<4' (the cellpose extra)"
+            raise ConfigError(f"{key}: {model} holds Cellpose {made_for} weights, which Cellpose {installed} "
+                              f"(installed here) cannot load; {other}, or give weights trained with "
+                              f"Cellpose {major}")
+        return
     if major >= 4 and model not in CELLPOSE4_MODELS:
         raise ConfigError(f"{key}: {model!r} is not a model of Cellpose {installed} (installed here), "
                           "which would segment with its own default model (cpsam_v2) instead; install "
@@ -125,31 +151,55 @@ def segment(tile: np.ndarray, cfg: dict[str, Any], intensity_range: tuple[float,
     x = normalized(tile, intensity_range)
     two_channels = cfg["nuclear_channel"] is not None
     options: dict[str, Any] = {"diameter": cfg["diameter"], "normalize": False, **cfg["eval_kwargs"]}
-    if two_channels:
-        options["channel_axis"] = x.ndim - 1
-        if major_version() < 4:
-            options["channels"] = [1, 2]
+    if two_channels and major_version() < 4:
+        options["channels"] = [1, 2]
     elif major_version() < 4:
         options["channels"] = [0, 0]
+
+    def channel_axis(image: np.ndarray) -> dict[str, Any]:  # the trailing axis, of what eval is given
+        return {"channel_axis": image.ndim - 1} if two_channels else {}
+
     spatial_ndim = x.ndim - two_channels
     if spatial_ndim == 3 and cfg["do_3D"]:
-        masks = model.eval(x, do_3D=True, z_axis=0, anisotropy=anisotropy, **options)[0]
+        masks = model.eval(x, do_3D=True, z_axis=0, anisotropy=anisotropy, **channel_axis(x), **options)[0]
     elif spatial_ndim == 3:
-        masks = per_plane(lambda plane: model.eval(plane, **options)[0], x)
+        masks = per_plane(lambda plane: model.eval(plane, **channel_axis(plane), **options)[0], x)
         if cfg["stitch_threshold"] > 0:
             from cellpose.utils import stitch3D
 
             masks = stitch3D(masks, stitch_threshold=cfg["stitch_threshold"])
     else:
-        masks = model.eval(x, **options)[0]
+        masks = model.eval(x, **channel_axis(x), **options)[0]
     return np.asarray(masks).astype(np.uint32, copy=False)
 
 
 class CellposeMethod(ModelMethod):
     """``method.cellpose``: tiles rescaled by 30 / diameter, so its memory per voxel scales too."""
 
-    conda_env = "cellpose-gpu.yaml"
     bytes_per_voxel = 600  # an estimate at diameter 30: the labels plus the network's activations
+
+    environment = "cellpose-gpu.yaml"
+
+    @property
+    def sam(self) -> bool:
+        """Whether the model is Cellpose-SAM (Cellpose 4): a name of its, or its weights file."""
+        return model_generation(self.section["model"]) == 4
+
+    @property
+    def conda_env(self) -> str:
+        """The environment of the model's Cellpose generation: Cellpose-SAM's has Cellpose 4."""
+        return "cellpose-sam-gpu.yaml" if self.sam else self.environment
+
+    @property
+    def base_bytes(self) -> int:
+        """A stage job's memory whatever its tile, on the CPU: Cellpose-SAM's ViT-L weights (1.2 GB,
+        float32 on the CPU) make it about twice Cellpose 3's (benchmarks/cellpose_memory.py)."""
+        return CELLPOSE4_BASE_BYTES if self.sam else super().base_bytes
+
+    @property
+    def gpu_base_bytes(self) -> int:
+        """The model's GPU memory whatever the tile (estimates: no GPU measured yet)."""
+        return CELLPOSE4_GPU_BASE_BYTES if self.sam else CELLPOSE3_GPU_BASE_BYTES
 
     def voxel_bytes(self, image_itemsize: int) -> float:
         diameter = self.section["diameter"]
@@ -163,7 +213,7 @@ class CellposeMethod(ModelMethod):
     def check(self, plan: Plan, import_code: bool = True) -> None:
         super().check(plan, import_code)
         cfg, image = self.section, plan.image
-        check_model_name(cfg["model"])
+        check_model(cfg["model"])
         check_eval_kwargs(cfg["eval_kwargs"])
         nuclear, c = cfg["nuclear_channel"], image.axis_index("c")
         if nuclear is not None and (c is None or not 0 <= nuclear < image.shape[c]):
@@ -178,7 +228,7 @@ class CellposeMethod(ModelMethod):
 
     def build(self, context: Context) -> Any:
         cfg = self.section
-        check_model_name(cfg["model"])  # in the job's environment, too (a conda env of its own)
+        check_model(cfg["model"])  # in the job's environment, too (a conda env of its own)
         check_eval_kwargs(cfg["eval_kwargs"])
         size = context.voxel_size
         anisotropy = size[0] / size[1] if len(size) == 3 and size[1] > 0 else None

@@ -64,7 +64,7 @@ def segment(tile: np.ndarray, cfg: dict[str, Any], intensity_range: tuple[float,
 class StarDistMethod(ModelMethod):
     """``method.stardist``."""
 
-    conda_env = "stardist-gpu.yaml"
+    environment = "stardist-gpu.yaml"
     bytes_per_voxel = 400  # an estimate: the labels plus the network's activations
     weights = "model folder"
 

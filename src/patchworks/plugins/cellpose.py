@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..methods.cellpose import check_eval_kwargs, check_model_name
+from ..methods.cellpose import check_eval_kwargs, check_model
 from ..methods.tile_fn import MethodFn
 
 
@@ -19,7 +19,7 @@ def cellpose_fn(model: str = "cyto3", *, gpu: bool = False, diameter: float | No
     ``CellposeModel.eval`` (checked now). ``tile_process`` scales every tile by the image's intensity
     range, computed once; ``intensity_range`` is for calling the function on a tile yourself.
     """
-    check_model_name(model, "cellpose_fn(model)")
+    check_model(model, "cellpose_fn(model)")
     check_eval_kwargs(eval_kwargs)
     cfg = {"model": model, "gpu": gpu, "diameter": diameter, "do_3D": do_3D,
            "stitch_threshold": stitch_threshold, "nuclear_channel": nuclear_channel,

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io.ngff import ImageInfo, zarr_chunks
-from .sizing import auto_tile_shape
+from .sizing import SAFETY, auto_tile_shape
 
 if TYPE_CHECKING:
     from ..methods import Method
@@ -75,12 +75,17 @@ def method_tile_shape(info: ImageInfo, method: Method, budget_mb: int | None, in
     """``tile_shape: auto`` of the workflow: the largest tile whose stage job fits ``budget_mb`` (None:
     the memory this process may use; a GPU method's: the GPU's), by the method's memory per voxel."""
     gpu = method.uses_gpu
+    base = method.gpu_base_bytes if gpu else method.base_bytes  # the model's own memory
+    if budget_mb and base >= SAFETY * (budget_mb << 20):
+        key = "tiling.gpu_memory_mb" if gpu else "tiling.memory_mb"
+        raise ConfigError(f"{key}: {budget_mb} MB leaves no room for a tile: the model of "
+                          f"method.{method.name} holds about {base >> 20} MB by itself; give a stage job "
+                          f"more than {math.ceil(base / SAFETY) >> 20} MB")
     try:
         return auto_tile_shape(info.spatial_shape, info.dtype, use_gpu=gpu,
                                budget_bytes=budget_mb << 20 if budget_mb else None,
                                bytes_per_voxel=method.voxel_bytes(info.dtype.itemsize),
-                               multiple_of=multiple_of(info, into_input),
-                               base_bytes=0 if gpu else method.base_bytes, require_gpu=True)
+                               multiple_of=multiple_of(info, into_input), base_bytes=base, require_gpu=True)
     except RuntimeError as err:
         raise ConfigError(f"tiling.tile_shape: auto with a GPU method, but {err}: set "
                           "tiling.gpu_memory_mb to a stage job's GPU memory") from err
