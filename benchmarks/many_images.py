@@ -54,9 +54,9 @@ def sheet_config(root: Path, image: Path, rows: int) -> Path:
     return path
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = REPO) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
     if proc.returncode:
         sys.exit(f"{cmd[:4]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return time.perf_counter() - t0
@@ -73,7 +73,7 @@ def measure(root: Path, image: Path, rows: int) -> dict[str, float]:
     env = {**os.environ, "PATCHWORKS_CONFIG": json.dumps(validate_config(config))}
     out = Path(config["workdir"]) / "bench" / "images" / "im0" / "prepare.json"
     job = timed([sys.executable, str(REPO / "scripts" / "job.py"), "--image", "im0", "prepare",
-                 "--tile-shape", *map(str, TILE), "--", str(out)], env)
+                 "--tile-shape", *map(str, TILE), "--", str(out)], env, cwd=root)  # where Snakemake runs it
     return {"dry run s": wall, "dry run MB": rss, "job's snakemake s": remote, "prepare job s": job}
 
 

@@ -192,7 +192,9 @@ def test_killed_runs_tile_is_never_written_after_the_reruns(tmp_path: Path) -> N
     (tmp_path / "pw_changing_seg.py").write_text(CHANGING_MODULE)
     store, record = tmp_path / "image.ome.zarr", tmp_path / "calls.txt"
     image = make_image(store, "yx", (24, 24), seed=6)
-    kwargs = {"value": 300, "record": str(record), "sleep": 6}
+    # the first call sleeps longer than --unlock and the rerun take to reach the tile (a loaded machine
+    # once took more than 6 s)
+    kwargs = {"value": 300, "record": str(record), "sleep": 15}
     config = custom_config(store, tmp_path / "work", kwargs, [24, 24])
     config["method"]["custom"].update(function="pw_changing_seg:segment", server=True)
     cfg = write_config(tmp_path, config)

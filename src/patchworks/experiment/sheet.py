@@ -23,6 +23,11 @@ def row_schema() -> dict[str, Any]:
     return yaml.safe_load(resources.files(__package__).joinpath("images.schema.yaml").read_text())
 
 
+@cache
+def row_validator() -> Any:
+    return jsonschema.Draft202012Validator(row_schema())
+
+
 def read_sheet(path: str | Path) -> list[dict[str, Any]]:
     """The rows of the sheet at ``path``: only the cells given, numbers as numbers, each ``store`` resolved
     against the sheet's folder. ConfigError naming the line and column of the first bad cell."""
@@ -50,7 +55,7 @@ def read_sheet(path: str | Path) -> list[dict[str, Any]]:
         if not cells:
             continue
         row = {k: int(v) if (k in NUMBERS or k == "scene") and v.isdigit() else v for k, v in cells.items()}
-        errors = sorted(jsonschema.Draft202012Validator(row_schema()).iter_errors(row), key=str)
+        errors = sorted(row_validator().iter_errors(row), key=str)
         if errors:
             err = errors[0]
             column = err.absolute_path[0] if err.absolute_path else "(row)"
