@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from . import __version__
 from .errors import PatchworksError
 
 
@@ -108,6 +109,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_convert, add
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="patchworks", description="patchworks: tile-by-tile segmentation "
                                      "of huge microscopy images, and the tools around it")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)

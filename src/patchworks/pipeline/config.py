@@ -89,7 +89,8 @@ def describe(sub: dict[str, Any]) -> str:
         return " or ".join(describe(s) for s in sub["oneOf"])
     if "const" in sub:
         return repr(sub["const"])
-    parts = [str(sub.get("type", "value"))]
+    kind = sub.get("type", "value")
+    parts = [" or ".join(kind) if isinstance(kind, list) else str(kind)]
     if "minimum" in sub:
         parts.append(f">= {sub['minimum']}")
     if "maximum" in sub:
