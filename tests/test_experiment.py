@@ -28,6 +28,7 @@ from test_exactness import assert_same_labels
 
 from patchworks.errors import ConfigError
 from patchworks.experiment.sheet import read_sheet
+from patchworks.io.images import write_image
 from patchworks.io.ngff import read_image_info
 from patchworks.methods.threshold import label_above
 from patchworks.pipeline.config import load_config
@@ -187,6 +188,40 @@ def test_a_glob_of_files_with_every_scene(tmp_path: Path) -> None:
     assert [row["image"] for row in rows] == ["a_s0", "a_s1", "b_s0"]
     for image, data in [("a_s0", scans["a"][0]), ("a_s1", scans["a"][1]), ("b_s0", scans["b"][0])]:
         assert_same_labels(expected(data, tmp_path, image), labels_of(tmp_path / f"{image}.ome.zarr"))
+
+
+def test_a_time_series_is_one_label_image_with_a_t_axis(tmp_path: Path) -> None:
+    """``timepoint: all`` on a t, y, x OME-Zarr: every timepoint segmented on its own (its own Otsu
+    threshold, objects never joined across time) into one label image with the t axis, numbered 1..N_t
+    per timepoint as a labelling of that frame alone, at every level; one object table with a ``t``
+    column; an NGFF reader opens it; --verify checks every timepoint's tiles."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    data = np.stack([blobs((40, 36), 50 + t) for t in range(3)])
+    data[1, 10:30, 10:30] = data[0, 10:30, 10:30].max()  # a big object, at t=1 only
+    store = tmp_path / "movie.ome.zarr"
+    write_image(store, data, "tyx", levels=2)
+    cfg = write_config(tmp_path, config_for(tmp_path, store=str(store), timepoint="all"))
+    succeeded(snakemake(cfg))
+    group = zarr.open_group(str(store / "labels" / LABEL), mode="r")
+    assert [a["name"] for a in group.attrs["ome"]["multiscales"][0]["axes"]] == ["t", "y", "x"]
+    assert group["0"].shape == (3, 40, 36) and group["1"].shape == (3, 20, 18)
+    objects = pq.read_table(store / "labels" / LABEL / "objects.parquet")
+    for t in range(3):
+        frame = group["0"][t]
+        assert_same_labels(expected(data[t], tmp_path, f"movie_t{t}"), frame)
+        own = pq.read_table(image_dir(tmp_path, f"movie_t{t}") / "objects.parquet")
+        rows = objects.filter(pc.equal(objects["t"], t))
+        assert rows.drop(["t"]).cast(own.schema).equals(own)
+        assert np.array_equal(np.bincount(frame.ravel())[1:], own["voxels"].to_numpy())
+    nodes = list(Reader(parse_url(str(store / "labels" / LABEL)))())
+    assert nodes and nodes[0].data[0].shape == (3, 40, 36)
+    rows = table(tmp_path / "work" / LABEL / "images.tsv")
+    assert [(r["image"], r["t"]) for r in rows] == [("movie", "0"), ("movie", "1"), ("movie", "2")], rows
+    status = subprocess.run([sys.executable, "-m", "patchworks.pipeline.status", str(cfg), "--verify"],
+                            cwd=RUN_DIR, capture_output=True, text=True)
+    assert status.returncode == 0 and status.stdout.count("0 damaged") == 3, status.stdout
 
 
 def write_plate(path: Path) -> dict[str, np.ndarray]:

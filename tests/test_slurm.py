@@ -425,7 +425,8 @@ def test_a_sheet_of_two_images_runs_on_slurm(runs) -> None:
     assert run.rc == 0, run.tail()
     assert run.logs and all(row["State"] == "COMPLETED" and row["Partition"] == "cpu"
                             for row in run.jobs.values()), run.jobs
-    staged = {m.group(1) for path in run.logs.values() if (m := re.search(r"image=(\w+)", str(path)))}
+    # rule_stage/<image>_<tile>/<SLURM job id>.log: the wildcards' values
+    staged = {path.parts[1].rsplit("_", 1)[0] for path in run.logs.values() if path.parts[0] == "rule_stage"}
     assert staged == set(SHEET_IMAGES), run.logs  # both images' jobs ran as SLURM jobs
     folder = Path(run.config["workdir"]).parent
     for name in SHEET_IMAGES:

@@ -104,6 +104,14 @@ class Layout:
         """The images of the run and each one's input section, as the submit host expanded them."""
         return self.path("images.json")
 
+    def series_folder(self, series: str) -> str:
+        """A time series' own folder (``timepoint: all``): the owner of its label image, and the record
+        of its publication."""
+        return self.path("series", series)
+
+    def series_published(self, series: str) -> str:
+        return self.path("series", series, "published.json")
+
     @property
     def images_table(self) -> str:
         """The experiment's table of images: one row each (id, store, labels, objects, tiles, status)."""

@@ -11,6 +11,7 @@ if experiment.many:
         report's experiment page: objects and seam check per image, a gallery of the overviews."""
         input:
             published=expand(paths.published, image=IMAGES),
+            series=expand(run_paths.series_published("{series}"), series=SERIES),
             overviews=expand(paths.report_files["overview"], image=IMAGES),
         output:
             images=report(run_paths.images_table, caption="../report/images.rst", category="Experiment"),

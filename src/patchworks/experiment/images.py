@@ -34,16 +34,18 @@ OVERRIDES = ("store", "scene", "channel", "timepoint", "level")  # what a sheet'
 
 @dataclass(frozen=True)
 class Image:
-    """One image of a run: its id and its ``input`` section."""
+    """One image of a run: its id and its ``input`` section; a timepoint of a time series (``timepoint:
+    all``) also its ``series``: the series' id, the timepoint and the number of timepoints."""
 
     id: str
     input: dict[str, Any]
+    series: dict[str, Any] | None = None
 
 
 def is_many(config: dict[str, Any]) -> bool:
     """Whether the run's input names many images (even if it turns out to hold one)."""
     inp = config["input"]
-    return bool(inp["sheet"] or sources.is_glob(inp["store"]) or inp["scene"] == "all"
+    return bool(inp["sheet"] or sources.is_glob(inp["store"]) or "all" in (inp["scene"], inp["timepoint"])
                 or sources.plate_fields(inp["store"]) is not None)
 
 
@@ -58,7 +60,7 @@ def expand(config: dict[str, Any]) -> list[Image]:
         named = [(None, inp)]
     images: dict[str, Image] = {}
     for base, given in named:
-        for image in _images_of(base, given):
+        for image in (frame for one in _images_of(base, given) for frame in _timepoints(one)):
             if not ID.match(image.id):
                 raise ConfigError(f"input: the image id {image.id!r} (of {image.input['store']}) may hold "
                                   "letters, digits, . _ - only; rename the file, or list it in input.sheet "
@@ -83,6 +85,24 @@ def _images_of(base: str | None, inp: dict[str, Any]) -> list[Image]:
         count = len(sources.scenes(store))
         return [Image(_join(base or sources.stem(store), f"s{i}"), {**inp, "scene": i}) for i in range(count)]
     return [Image(base or sources.stem(store), inp)]
+
+
+def _timepoints(image: Image) -> list[Image]:
+    """``timepoint: all``: each timepoint of the image is an image of its own, ``<id>_t<index>``, all
+    written into the series' one label image (its t axis)."""
+    if image.input["timepoint"] != "all":
+        return [image]
+    store = image.input["store"]
+    if Path(store).is_file():
+        raise ConfigError(f"input.timepoint: all needs an OME-Zarr, and {store} is a microscope file; "
+                          "convert it first (patchworks convert keeps every timepoint) and give the OME-Zarr")
+    from ..io.ngff import read_image_info
+
+    info = read_image_info(store, image.input["level"])
+    t = info.axis_index("t")
+    count = 1 if t is None else info.shape[t]
+    return [Image(f"{image.id}_t{k}", {**image.input, "timepoint": k},
+                  {"id": image.id, "t": k, "count": count}) for k in range(count)]
 
 
 def _join(base: str | None, part: str) -> str:
@@ -121,10 +141,11 @@ class Experiment:
         if not self.fresh and record.exists():
             recorded = atomic.read_json(record)
             if recorded["key"] == key:
-                return {i["id"]: Image(i["id"], i["input"]) for i in recorded["images"]}
+                return {i["id"]: Image(i["id"], i["input"], i["series"]) for i in recorded["images"]}
         images = {image.id: image for image in expand(self.config)}
         if self.fresh:
-            content = {"key": key, "images": [{"id": i.id, "input": i.input} for i in images.values()]}
+            content = {"key": key, "images": [{"id": i.id, "input": i.input, "series": i.series}
+                                              for i in images.values()]}
             if not record.exists() or atomic.read_json(record) != content:
                 record.parent.mkdir(parents=True, exist_ok=True)
                 atomic.write_json(record, content)
@@ -159,16 +180,28 @@ class Experiment:
         if image not in self.images:
             raise ConfigError(f"input: no image {image!r} in this run; its images: {', '.join(self.ids[:10])}"
                               + (" ..." if len(self.ids) > 10 else ""))
-        return self.image_config_of(image, self.images[image].input)
+        found = self.images[image]
+        return self.image_config_of(image, found.input, found.series)
 
-    def image_config_of(self, image: str, inp: dict[str, Any] | None = None) -> dict[str, Any]:
+    def image_config_of(self, image: str, inp: dict[str, Any] | None = None,
+                        series: dict[str, Any] | None = None) -> dict[str, Any]:
         """The run's config for an image ``image`` of input section ``inp``: its own work folder, output
-        store and converted store."""
+        store (a timepoint's: its series') and converted store."""
         out, conv = self.config["output"], self.config["convert"]
-        store = str(Path(out["store"]) / f"{image}.zarr") if out["store"] else None
+        name = series["id"] if series else image
+        store = str(Path(out["store"]) / f"{name}.zarr") if out["store"] else None
         converted = str(Path(conv["store"] or Path(self.config["workdir"]).parent) / f"{image}.ome.zarr")
-        return {**self.config, "image": image, "input": inp or self.config["input"],
+        return {**self.config, "image": image, "series": series, "input": inp or self.config["input"],
                 "output": {**out, "store": store}, "convert": {**conv, "store": converted}}
+
+    @cached_property
+    def series(self) -> dict[str, list[str]]:
+        """The time series of the run: each one's id -> its timepoints' images, in time order."""
+        found: dict[str, list[str]] = {}
+        for image in self.images.values():
+            if image.series:
+                found.setdefault(image.series["id"], []).append(image.id)
+        return found
 
     def plan(self, image: str | None) -> Plan:
         """The plan of image ``image`` (None: the run's one image), built once."""

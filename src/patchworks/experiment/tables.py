@@ -12,9 +12,10 @@ from typing import Any
 
 from ..io import atomic
 from ..layout import Layout
+from ..measure.objects import stack_tables
 from .images import Experiment
 
-COLUMNS = ("image", "store", "labels", "objects", "tiles", "seam_rate", "inside_rate", "status")
+COLUMNS = ("image", "t", "store", "labels", "objects", "tiles", "seam_rate", "inside_rate", "status")
 
 
 def write(config: dict[str, Any], images_table: str, objects_table: str,
@@ -22,30 +23,20 @@ def write(config: dict[str, Any], images_table: str, objects_table: str,
     """Both tables of the run of ``config`` (validated), every image published; with ``report`` (the
     workflow's: every image's figures made), the report's experiment page there (``counts``, ``gallery``:
     ``Layout.experiment_report``)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     experiment = Experiment(config, fresh=False)
     layouts = {image: Layout.of(experiment.image_config(image)) for image in experiment.ids}
-    rows = []
+    rows, parts = [], []
     for image, paths in layouts.items():
         published, seams = atomic.read_json(paths.published), atomic.read_json(paths.seams)
-        rows.append({"image": image, "store": experiment.images[image].input["store"],
+        series = experiment.images[image].series  # a timepoint: its series' id and its index
+        leading = {"image": series["id"], "t": series["t"]} if series else {"image": image, "t": None}
+        parts.append((leading, paths.objects))
+        rows.append({**leading, "store": experiment.images[image].input["store"],
                      "labels": published["labels"], "objects": published["objects"],
                      "tiles": len(list(Path(paths.folder("relabel")).glob("*.json"))),
                      "seam_rate": seams["seam_rate"], "inside_rate": seams["inside_rate"],
                      "status": "published"})
-    schemas = [pq.read_schema(paths.objects) for paths in layouts.values()]
-    image_field = pa.field("image", pa.string())
-    schema = pa.unify_schemas([pa.schema([image_field]), *schemas], promote_options="permissive")
-    with atomic.replacing(objects_table) as partial, pq.ParquetWriter(partial, schema) as writer:
-        for image, paths in layouts.items():
-            table = pq.read_table(paths.objects)
-            table = table.add_column(0, image_field, pa.array([image] * table.num_rows, pa.string()))
-            for field in schema:
-                if field.name not in table.column_names:
-                    table = table.append_column(field, pa.nulls(table.num_rows, field.type))
-            writer.write_table(table.select(schema.names).cast(schema))
+    stack_tables(parts, objects_table)
     text = io.StringIO()
     csv.writer(text, delimiter="\t", lineterminator="\n").writerows(
         [COLUMNS, *(["" if row[c] is None else row[c] for c in COLUMNS] for row in rows)])

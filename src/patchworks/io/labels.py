@@ -14,6 +14,7 @@ import zarr
 from ..errors import ConfigError
 from ..layout import OBJECTS_FILE
 from ..tiling.grid import TileGrid, divisor_chunk
+from . import chunked
 from .ngff import ImageInfo, ome_attrs, read_image_info
 
 OWNER_KEY = "patchworks"
@@ -36,6 +37,9 @@ class LabelImage:
     into_input: bool
     layout: str = "ngff"  # or "array": one single-resolution array <root>/<name>
     image_level: int = 0  # the image level that label level 0 is on (input.level)
+    #: A timepoint of a time series (``input.timepoint: all``): (its index, the number of timepoints).
+    #: The arrays then have a leading t axis, and this image's labels are its index along it.
+    time: tuple[int, int] | None = None
 
     @property
     def path(self) -> Path:
@@ -55,8 +59,23 @@ class LabelImage:
         return tuple(f**level for f in self.factors)
 
     def spatial_shape(self, level: int) -> tuple[int, ...]:
-        """The array shape of ``level``: the image's spatial axes only (no channel or time axis)."""
+        """The spatial shape of ``level`` (no channel axis; a time series' arrays add t)."""
         return tuple(math.ceil(s / f) for s, f in zip(self.grid.shape, self.scale_of(level)))
+
+    def _with_time(self, spatial: tuple[Any, ...], per_time: Any) -> tuple[Any, ...]:
+        return ((per_time,) if self.time else ()) + tuple(spatial)
+
+    def index(self, spatial: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The array index of a spatial selection of this image's labels (its timepoint's, in a series)."""
+        return ((self.time[0],) if self.time else ()) + tuple(spatial)
+
+    def write(self, level: int, tile: int, data: np.ndarray) -> None:
+        """Write ``tile``'s share of ``level``."""
+        chunked.write(self.array(level), self.index(self.tile_share(tile, level)), data)
+
+    def read(self, level: int, tile: int) -> np.ndarray:
+        """``tile``'s share of ``level`` as written."""
+        return chunked.read(self.array(level, mode="r"), self.index(self.tile_share(tile, level)))
 
     def chunks(self, level: int) -> tuple[int, ...]:
         """Chunks that divide each tile's share of ``level``, so tiles never share a chunk."""
@@ -120,18 +139,28 @@ class LabelImage:
     def array(self, level: int, mode: str = "r+") -> zarr.Array:
         return zarr.open_array(str(self.level_path(level)), mode=mode)
 
+    def has_level(self, level: int) -> bool:
+        """Whether ``level``'s array exists with this label image's shape and type."""
+        try:
+            array = self.array(level, mode="r")
+        except Exception:
+            return False
+        shape = self._with_time(self.spatial_shape(level), self.time[1] if self.time else None)
+        return array.shape == shape and array.dtype == np.dtype(self.dtype)
+
     def create_level(self, level: int) -> zarr.Array:
         """(Re)create the empty array of ``level`` (the array layout keeps the array's attributes)."""
         kwargs: dict[str, Any] = {}
         if self.image.zarr_format == 3:
-            kwargs["dimension_names"] = list(self.image.spatial_names)
+            kwargs["dimension_names"] = list(self._with_time(self.image.spatial_names, "t"))
         if self.layout == "array" and self.path.exists():
             kwargs["attributes"] = self.array(0, mode="r").attrs.asdict()
+        shards = self.shards(level)
         return zarr.create_array(
             str(self.level_path(level)),
-            shape=self.spatial_shape(level),
-            chunks=self.chunks(level),
-            shards=self.shards(level),
+            shape=self._with_time(self.spatial_shape(level), self.time[1] if self.time else None),
+            chunks=self._with_time(self.chunks(level), 1),
+            shards=None if shards is None else self._with_time(shards, 1),
             dtype=self.dtype,
             fill_value=0,
             zarr_format=self.image.zarr_format,
@@ -172,15 +201,20 @@ class LabelImage:
 
     def multiscales(self) -> dict[str, Any]:
         datasets = []
+        t = self.image.axis_index("t")
         for level in range(self.levels):
             scale, translation = self.level_transform(level)
+            if self.time:  # the image's time step and origin
+                scale = [self.image.scale[t] if t is not None else 1.0, *scale]
+                translation = [self.image.translation[t] if t is not None else 0.0, *translation]
             transforms: list[dict[str, Any]] = [{"type": "scale", "scale": scale}]
             if any(translation):
                 transforms.append({"type": "translation", "translation": translation})
             datasets.append({"path": str(level), "coordinateTransformations": transforms})
         ms: dict[str, Any] = {
             "name": self.name,
-            "axes": [self.image.axes[i].as_dict() for i in self.image.spatial_axes],
+            "axes": ([self.image.axes[t].as_dict() if t is not None else {"name": "t", "type": "time"}]
+                     if self.time else []) + [self.image.axes[i].as_dict() for i in self.image.spatial_axes],
             "datasets": datasets,
         }
         if self.image.version == "0.4":

@@ -136,3 +136,31 @@ def write_parquet(table: Any, path: str | Path) -> None:
 
     with atomic.replacing(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def stack_tables(parts: Sequence[tuple[dict[str, Any], str | Path]], path: str | Path) -> None:
+    """One Parquet table at ``path`` of the object tables ``parts``, each a (leading columns, table file)
+    pair: its rows get the leading columns' values (an image's id, a timepoint; None for a null). Columns
+    missing from a part (a 2-D image's z) are null. Written a part at a time: memory is bounded by the
+    largest part."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    leading: dict[str, Any] = {}
+    for values, _ in parts:
+        for name, value in values.items():
+            if value is not None or name not in leading:
+                leading[name] = pa.string() if isinstance(value, str) else pa.int64()
+    fields = [pa.field(name, kind) for name, kind in leading.items()]
+    schema = pa.unify_schemas([pa.schema(fields), *(pq.read_schema(p) for _, p in parts)],
+                              promote_options="permissive")
+    with atomic.replacing(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for values, part in parts:
+            table = pq.read_table(part)
+            for i, field in enumerate(fields):
+                column = pa.array([values.get(field.name)] * table.num_rows, field.type)
+                table = table.add_column(i, field, column)
+            for field in schema:
+                if field.name not in table.column_names:
+                    table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+            writer.write_table(table.select(schema.names).cast(schema))

@@ -176,7 +176,10 @@ def segment(tile: np.ndarray, cfg: dict[str, Any], intensity_range: tuple[float,
 class CellposeMethod(ModelMethod):
     """``method.cellpose``: tiles rescaled by 30 / diameter, so its memory per voxel scales too."""
 
-    bytes_per_voxel = 600  # an estimate at diameter 30: the labels plus the network's activations
+    # measured on the CPU at the model's own scale (Cellpose 3, benchmarks/cellpose_memory.py): peak RSS
+    # grows 1.2 KB per voxel from a 256² to a 512² tile (942 -> 1,176 MB); Cellpose-SAM's stays under its
+    # load peak at 512²
+    bytes_per_voxel = 1200
 
     environment = "cellpose-gpu.yaml"
 

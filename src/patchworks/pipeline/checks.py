@@ -80,5 +80,5 @@ def _overwrite(plan: Plan) -> None:
     label = plan.label_image
     if not label.path.exists() or plan.config["output"]["overwrite"]:
         return
-    if label.owner() != str(plan.workdir.resolve()) or not plan.workdir.exists():
+    if label.owner() != str(plan.label_owner.resolve()) or not plan.label_owner.exists():
         raise ConfigError(overwrite_message(label))

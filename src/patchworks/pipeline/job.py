@@ -64,6 +64,7 @@ def warn(message: str) -> None:
 OPTIONS: dict[str, dict[str, Any]] = {  # the options of every step's jobs, parsed alike
     **{name: {"type": int} for name in ("tile", "neighbour", "region", "gpu")},
     "image": {"help": "the job's image, of a run of many"},
+    "series": {"help": "the job's time series, of a run of many images"},
     "tile_shape": {"type": int, "nargs": "+", "help": "tiles as fixed on the submit host"},
     # an input file; empty when the job has none
     **{name: {"type": lambda v: v or None} for name in ("threshold", "normalization", "init")},

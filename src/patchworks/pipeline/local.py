@@ -37,6 +37,8 @@ def run(config: dict[str, Any], workers: int = 1, fn: TileFn | None = None, *,
     if not experiment.many:
         return run_image(config, **options)
     plans = [run_image(experiment.image_config(image), **options) for image in experiment.ids]
+    for series in experiment.series:
+        run_job("series", config, STEPS["series"].job(plans[0], series))
     run_job("experiment", config, STEPS["experiment"].job(plans[0], "experiment"))
     return plans
 
@@ -50,7 +52,7 @@ def run_image(config: dict[str, Any], workers: int, fn: TileFn | None, stage_wor
     shared_fn = tasks.share(fn)
     for step in STEPS.values():
         if step.makes_input or not step.in_process or (step.method_only and fn is not None) \
-                or step.per == "experiment" or not step.when(plan):
+                or step.per in ("series", "experiment") or not step.when(plan):
             continue
         method = fn if step.runs_method else None
         if step.per == "run":

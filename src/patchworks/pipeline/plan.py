@@ -154,11 +154,16 @@ class Plan:
         out = self.config["output"]
         into_input = out["store"] is None
         levels, factors = self._pyramid_shape(into_input)
+        series = self.config.get("series")
         label = LabelImage(
             root=str(out["store"] or self.store), name=out["label_name"],
             image=self.image, grid=self.grid, levels=levels, factors=factors, dtype=out["dtype"],
             into_input=into_input, layout=out["layout"], image_level=self.config["input"]["level"],
+            time=(series["t"], series["count"]) if series else None,
         )
+        if series and out["layout"] == "array":
+            raise ConfigError("input.timepoint: all writes an NGFF label image with a t axis; use "
+                              "output.layout: ngff")
         label.check_alignment()
         return label
 
@@ -252,6 +257,13 @@ class Plan:
     @property
     def workdir(self) -> Path:
         return Path(self.paths.root)
+
+    @property
+    def label_owner(self) -> Path:
+        """The work folder recorded as the label image's owner: the image's, or for a timepoint of a
+        time series the series' (``Layout.series_folder``), which all its timepoints share."""
+        series = self.config.get("series")
+        return Path(Layout.of_run(self.config).series_folder(series["id"])) if series else self.workdir
 
     @property
     def input_marker(self) -> str:

@@ -33,8 +33,8 @@ class Step:
     name: str
     call: Call
     outputs: Outputs
-    per: str = "run"  # "run": one job per image; "tile", "face", "region": one job each; "experiment":
-    # one job for a run of many images, after every image's jobs
+    per: str = "run"  # "run": one job per image; "tile", "face", "region": one job each; "series": one
+    # job per time series, after its timepoints'; "experiment": one for a run of many images, at the end
     when: Callable[[Plan], bool] = lambda plan: True  # whether a run has this step's jobs
     rule_file: str = ""  # workflow/rules/<rule_file>.smk (default: the step's name)
     record: str = ".json"  # the suffix of a per-job step's records, one per job, named by the job
@@ -59,6 +59,7 @@ class Step:
         paths, number = plan.paths, int(name) if self.per in ("tile", "region") else None
         job = Namespace(step=self.name, tile=number, region=number, neighbour=None, log=None, gpu=0,
                         tile_shape=None, init=paths.convert_init, servers=False, fn=None,
+                        series=name if self.per == "series" else None,
                         threshold=paths.threshold if plan.needs_threshold_job else None,
                         normalization=paths.normalization if plan.needs_normalization_job else None)
         if self.per == "face":
@@ -71,6 +72,12 @@ def _steps() -> ModuleType:
     from . import steps
 
     return steps
+
+
+def _series() -> ModuleType:
+    from ..experiment import series
+
+    return series
 
 
 def _tables() -> ModuleType:
@@ -133,6 +140,8 @@ STEPS: dict[str, Step] = {step.name: step for step in (
     Step("publish", lambda c, j: _steps().publish(c, j.output[0]), lambda plan, job: [plan.paths.published]),
     Step("figures", lambda c, j: _steps().figures(c),
          lambda plan, job: list(plan.paths.report_files.values()), in_process=False),
+    Step("series", lambda c, j: _series().publish(c, j.series, j.output[0]),
+         lambda plan, job: [Layout.of_run(plan.config).series_published(job.series)], per="series"),
     Step("experiment", lambda c, j: _tables().write(c, j.output[0], j.output[1], j.output[2:]),
          lambda plan, job: [Layout.of_run(plan.config).images_table, Layout.of_run(plan.config).objects],
          per="experiment"),

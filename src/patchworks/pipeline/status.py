@@ -26,7 +26,7 @@ FAILURE = re.compile(r"^patchworks \w+ failed: (.+)$", re.M)  # written by rule.
 def step_jobs(plan: Plan) -> dict[str, list[str]]:
     """Job names (record stems) of every step with one job per tile, face or region in this run."""
     return {step.name: step.jobs(plan) for step in STEPS.values()
-            if step.per not in ("run", "experiment") and step.when(plan)}
+            if step.per not in ("run", "series", "experiment") and step.when(plan)}
 
 
 def summarize(plan: Plan) -> dict[str, dict[str, Any]]:

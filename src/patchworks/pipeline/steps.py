@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from functools import partial
 from pathlib import Path
@@ -72,7 +73,8 @@ def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = 
     tiles as fixed on the submit host, for tile_shape "auto")."""
     plan = Plan(config, tuple(tile_shape) if tile_shape else None)
     checks.check(plan, method=False)  # the method was checked at parse time; stage checks it again
-    plan.label_image.reserve(str(plan.workdir))
+    plan.label_owner.mkdir(parents=True, exist_ok=True)  # a time series': its timepoints share it
+    plan.label_image.reserve(str(plan.label_owner))
     zarr.create_array(
         plan.paths.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
         chunks=plan.label_image.chunks(0), shards=plan.label_image.spatial_shards(0), overwrite=True,
@@ -209,22 +211,39 @@ def measure(config: dict[str, Any], output: str, seams: str) -> None:
 
 
 def label_image(config: dict[str, Any], output: str) -> None:
-    """(Re)create level 0 of the label image, unlisted, for the relabel jobs to fill."""
+    """(Re)create level 0 of the label image, unlisted, for the relabel jobs to fill (a timepoint of a
+    time series: create it once, for every timepoint, and keep the others' labels)."""
     plan = Plan(config)
-    label = plan.label_image
-    label.claim(str(plan.workdir), config["output"]["overwrite"])
-    label.create_level(0)
+    with _series_lock(plan):
+        label = plan.label_image
+        label.claim(str(plan.label_owner), config["output"]["overwrite"])
+        if not (label.time and label.has_level(0)):
+            label.create_level(0)
     atomic.write_json(output, {"labels": str(Path(label.path)), "dtype": config["output"]["dtype"]})
 
 
 def pyramid(config: dict[str, Any], output: str) -> None:
-    """(Re)create the empty lower levels of the label image, unlisted, for the relabel jobs to fill."""
+    """(Re)create the empty lower levels of the label image, unlisted, for the relabel jobs to fill (a
+    time series' once, as level 0)."""
     plan = Plan(config)
-    plan.label_image.claim(str(plan.workdir), config["output"]["overwrite"])
-    plan.label_image.remove_levels_from(1)
-    for level in range(1, plan.label_image.levels):
-        plan.label_image.create_level(level)
-    atomic.write_json(output, {"levels": plan.label_image.levels, "factors": plan.label_image.factors})
+    label = plan.label_image
+    with _series_lock(plan):
+        label.claim(str(plan.label_owner), config["output"]["overwrite"])
+        if not label.time:
+            label.remove_levels_from(1)
+        for level in range(1, label.levels):
+            if not (label.time and label.has_level(level)):
+                label.create_level(level)
+    atomic.write_json(output, {"levels": label.levels, "factors": label.factors})
+
+
+def _series_lock(plan: Plan) -> contextlib.AbstractContextManager[None]:
+    """Held while a timepoint of a time series creates or claims the series' label image; nothing for
+    another image."""
+    if not plan.config.get("series"):
+        return contextlib.nullcontext()
+    plan.label_owner.mkdir(parents=True, exist_ok=True)
+    return locks.exclusive(plan.label_owner / "labels.lock", "the time series' label image")
 
 
 def relabel(config: dict[str, Any], tile: int, output: str) -> None:
@@ -240,7 +259,7 @@ def relabel(config: dict[str, Any], tile: int, output: str) -> None:
     for level in range(label.levels):
         if level:
             data = downsample(data, label.factors, config["pyramid"]["method"])
-        chunked.write(label.array(level), label.tile_share(tile, level), data)
+        label.write(level, tile, data)
         digests[str(level)] = digest(data)
     atomic.write_json(output, {"tile": tile, "digests": digests, "seconds": time.perf_counter() - t0})
 
@@ -281,7 +300,8 @@ def publish(config: dict[str, Any], output: str) -> None:
     now does it look complete."""
     plan = Plan(config)
     summary = atomic.read_json(plan.paths.cc)
-    atomic.copy(plan.paths.objects, plan.label_image.table_path)
-    plan.label_image.publish(str(plan.workdir), summary["objects"])
+    if not plan.label_image.time:  # a time series is published whole, by its series step
+        atomic.copy(plan.paths.objects, plan.label_image.table_path)
+        plan.label_image.publish(str(plan.workdir), summary["objects"])
     atomic.write_json(output, {"labels": str(Path(plan.label_image.path)), "objects": summary["objects"],
                                "levels": plan.label_image.levels, "table": str(plan.label_image.table_path)})

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import atomic, chunked
+from ..io import atomic
 from ..io.digest import matches
 from ..segment.stage import describe_tile
 from .plan import Plan
@@ -43,8 +43,7 @@ def find_damage(plan: Plan) -> tuple[list[Damage], int]:
         checked += bool(expected)
         bad = []
         for level, value in sorted(expected.items()):
-            share = label.grid.core(tile) if level == 0 else label.tile_share(tile, level)
-            if not matches(chunked.read(label.array(level, mode="r"), share), value):
+            if not matches(label.read(level, tile), value):
                 bad.append(level)
         if bad:
             damaged.append(Damage(tile, tuple(bad)))
@@ -57,7 +56,7 @@ def mark_for_rewrite(plan: Plan, damaged: list[Damage]) -> None:
     for d in damaged:
         Path(plan.paths.relabel_record(d.tile)).unlink(missing_ok=True)
     Path(plan.paths.published).unlink(missing_ok=True)
-    plan.label_image.claim(str(plan.workdir), overwrite=False)  # unlisted, marked not complete
+    plan.label_image.claim(str(plan.label_owner), overwrite=False)  # unlisted, marked not complete
 
 
 def verify(plan: Plan, repair: bool = False) -> tuple[list[str], list[Damage]]:

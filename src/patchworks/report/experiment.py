@@ -15,11 +15,16 @@ from .figures import _fmt, _pyplot, _save
 GALLERY_LIMIT = 48  # overviews shown in the gallery (the first images of the run)
 
 
+def name(row: dict[str, Any]) -> str:
+    """An image's name in the pictures: its id, and a time series' timepoint."""
+    return row["image"] if row.get("t") is None else f"{row['image']} t={row['t']}"
+
+
 def counts_figure(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
     """Per image: its object count, and its seam check (share of touching objects ending at the seams
     against every plane inside the tiles)."""
     plt = _pyplot()
-    names = [row["image"] for row in rows]
+    names = [name(row) for row in rows]
     x = np.arange(len(rows))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(7, 0.3 * len(rows) + 2), 7), sharex=True)
     top.bar(x, [row["objects"] for row in rows], color="tab:blue")
@@ -48,7 +53,7 @@ def gallery(rows: Sequence[dict[str, Any]], overviews: Sequence[str | Path], pat
     for ax, (row, overview) in zip(axes.ravel(), shown):
         picture = plt.imread(str(overview))
         ax.imshow(picture[:: max(1, picture.shape[0] // 300), :: max(1, picture.shape[1] // 300)])
-        ax.set_title(f"{row['image']}: {row['objects']} objects\nseams {_fmt(row['seam_rate'])}, inside "
+        ax.set_title(f"{name(row)}: {row['objects']} objects\nseams {_fmt(row['seam_rate'])}, inside "
                      f"{_fmt(row['inside_rate'])}", fontsize=7)
     more = f" (the first {GALLERY_LIMIT} of {len(rows)})" if len(rows) > GALLERY_LIMIT else ""
     fig.suptitle(f"overviews{more}", fontsize=10)

@@ -72,7 +72,7 @@ def overview(plan: Any, path: str | Path) -> None:
     shape = label.spatial_shape(k)
     middle = tuple(slice(n // 2, n // 2 + 1) for n in shape[:-2])  # the middle plane of a 3-D image
     step = _step(shape)
-    labels = np.asarray(label.array(k, mode="r")[middle + (slice(None, None, step),) * 2])
+    labels = np.asarray(label.array(k, mode="r")[label.index(middle + (slice(None, None, step),) * 2)])
     labels = labels.reshape(labels.shape[-2:])
     source = ImageSource(level_image, plan.config["input"]["channel"], plan.config["input"]["timepoint"])
     z = tuple(slice(m.start * n // t, m.start * n // t + 1) for m, n, t in zip(middle, source.shape, shape))

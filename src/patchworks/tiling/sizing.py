@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..methods import Method
-from ..methods.cellpose import CellposeMethod
+from ..methods.cellpose import CELLPOSE3_GPU_BASE_BYTES, CellposeMethod
+from ..methods.model_support import ModelMethod
 
 SAFETY = 0.5  # use at most this share of the memory
 
@@ -124,15 +125,16 @@ def auto_tile_shape(shape: tuple[int, ...], dtype: object = np.uint16, *, use_gp
 
 def auto_tile_shape_cellpose(shape: tuple[int, ...], dtype: object = np.uint16, *, diameter: float = 30,
                              use_gpu: bool = True, budget_bytes: int | None = None) -> tuple[int, ...]:
-    """:func:`auto_tile_shape` for Cellpose, which rescales each tile by 30 / ``diameter`` first; with
-    ``use_gpu`` and no GPU, sized against this machine's memory (with a warning)."""
+    """:func:`auto_tile_shape` for Cellpose 3 (the seeds' models), which rescales each tile by 30 /
+    ``diameter`` first, less the model's own memory; with ``use_gpu`` and no GPU, sized against this
+    machine's memory (with a warning)."""
     on_gpu = use_gpu
     if budget_bytes is None:
         budget_bytes, on_gpu = memory_budget(use_gpu)
     scale = (30 / diameter) ** 2
     return auto_tile_shape(shape, dtype, budget_bytes=budget_bytes,
                            bytes_per_voxel=CellposeMethod.bytes_per_voxel * scale,
-                           base_bytes=0 if on_gpu else CellposeMethod.base_bytes)
+                           base_bytes=CELLPOSE3_GPU_BASE_BYTES if on_gpu else ModelMethod.base_bytes)
 
 
 def auto_overlap(diameter: float, voxel_size: tuple[float, ...] | None = None,
