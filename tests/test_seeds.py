@@ -4,7 +4,7 @@ example promises is checked. Where an example calls a ``fn`` it does not define,
 fixed-threshold labelling below, so the labels can be checked exactly against the whole image.
 
 The Cellpose and StarDist examples run in the models' environment (tests/test_seed_models.py),
-the napari example in tests/test_napari.py (docs/seeds.md lists them all).
+the napari example in tests/test_napari.py (tests/seeds.md lists them all).
 """
 
 from __future__ import annotations
