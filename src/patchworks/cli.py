@@ -106,16 +106,44 @@ def run_view(args: argparse.Namespace) -> int:
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_convert, add_status, add_info, add_view]
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``patchworks``: one subcommand per tool."""
     parser = argparse.ArgumentParser(prog="patchworks", description="patchworks: tile-by-tile segmentation "
                                      "of huge microscopy images, and the tools around it")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
-    args, extra = parser.parse_known_args(argv)
+    return parser
+
+
+def reference() -> str:
+    """The command-line reference (Markdown): every command's help, as ``--help`` prints it."""
+    import os
+
+    from .pipeline import status
+
+    width, os.environ["COLUMNS"] = os.environ.get("COLUMNS"), "100"  # argparse wraps to the terminal's
+    try:
+        cli = parser()
+        commands = next(a for a in cli._actions if isinstance(a, argparse._SubParsersAction))
+        parts = [("patchworks", cli.format_help())]
+        parts += [(f"patchworks {name}", sub.format_help()) for name, sub in commands.choices.items()
+                  if name != "status"]
+        parts.append(("patchworks-status (also patchworks status)", status.parser().format_help()))
+    finally:
+        if width is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = width
+    return "\n".join(f"## {title}\n\n```text\n{text.rstrip()}\n```\n" for title, text in parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = parser()
+    args, extra = cli.parse_known_args(argv)
     if extra and args.command != "status":  # only status passes its options on (to patchworks-status)
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        cli.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     try:
         return args.run(args)

@@ -93,7 +93,8 @@ def failure_report(experiment: Experiment) -> str:
             "\nFix the cause, then run the same command again: only these jobs and those after them run.")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``patchworks-status`` (also ``patchworks status``)."""
     about = " ".join(__doc__.split("\n\n")[0].split())
     parser = argparse.ArgumentParser(prog="patchworks-status", description=about)
     parser.add_argument("configfile", nargs="*",
@@ -107,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repair", action="store_true",
                         help="--verify, and unlist the label image and forget the damaged tiles' jobs, so "
                              "that the same snakemake command rewrites exactly those tiles")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     experiment = Experiment(load_config(args.configfile, args.config), fresh=False)
     report, damaged = [], []
     if args.verify or args.repair:
