@@ -62,8 +62,8 @@ wildcard_constraints:
 # patchworks.pipeline.job says why).
 PYTHON = "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else sys.executable
 JOB_SCRIPT = os.path.join(workflow.basedir, "scripts", "job.py")
-JOB = "{PYTHON:q} {JOB_SCRIPT:q} --log {log:q} " + ("--image {wildcards.image} " if experiment.many else "")
-RUN_JOB = "{PYTHON:q} {JOB_SCRIPT:q} --log {log:q} "  # a job of the whole run (of many images)
+RUN_JOB = "{PYTHON:q} {JOB_SCRIPT:q} --log {log:q} "  # a job of the whole run
+JOB = RUN_JOB + ("--image {wildcards.image} " if experiment.many else "")  # a job of an image
 
 
 # conda environment of segmentation (and model fetching): the method's own (envs/)
@@ -75,4 +75,4 @@ def log(name):
 
 
 def run_log(name):
-    return experiment.run_paths.log(name)
+    return run_paths.log(name)

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from ..pipeline.plan import Plan
 
 ID = re.compile(r"^[A-Za-z0-9._-]+$")
-OVERRIDES = ("store", "scene", "channel", "timepoint", "level")  # what a sheet's row may set
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def is_many(config: dict[str, Any]) -> bool:
     """Whether the run's input names many images (even if it turns out to hold one)."""
     inp = config["input"]
     return bool(inp["sheet"] or sources.is_glob(inp["store"]) or "all" in (inp["scene"], inp["timepoint"])
-                or sources.plate_fields(inp["store"]) is not None)
+                or sources.is_plate(inp["store"]))
 
 
 def expand(config: dict[str, Any]) -> list[Image]:

@@ -34,16 +34,25 @@ def stem(path: str) -> str:
     return Path(name).stem
 
 
-def plate_fields(store: str) -> list[tuple[str, str]] | None:
-    """Of an OME-Zarr HCS plate: every field of every well, as (``<row><column>_<field>``, its path), in
-    the plate's order; None when ``store`` is not a plate."""
+def _plate(store: str) -> dict | None:
+    """An OME-Zarr HCS plate's ``plate`` metadata; None when ``store`` is not a plate."""
     if not Path(store).is_dir():
         return None
     try:
-        plate = _ngff(store).get("plate")
+        return _ngff(store).get("plate")
     except InputError:  # not a zarr group: the image's reader says what is wrong
         return None
-    if plate is None:
+
+
+def is_plate(store: str) -> bool:
+    """Whether ``store`` is an HCS plate (its own metadata only: no well is read)."""
+    return _plate(store) is not None
+
+
+def plate_fields(store: str) -> list[tuple[str, str]] | None:
+    """Of an OME-Zarr HCS plate: every field of every well, as (``<row><column>_<field>``, its path), in
+    the plate's order; None when ``store`` is not a plate."""
+    if (plate := _plate(store)) is None:
         return None
     fields = []
     for well in plate.get("wells", []):

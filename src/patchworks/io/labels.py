@@ -65,6 +65,10 @@ class LabelImage:
     def _with_time(self, spatial: tuple[Any, ...], per_time: Any) -> tuple[Any, ...]:
         return ((per_time,) if self.time else ()) + tuple(spatial)
 
+    def shape(self, level: int) -> tuple[int, ...]:
+        """The array shape of ``level``: its spatial shape, after the t axis of a time series."""
+        return self._with_time(self.spatial_shape(level), self.time[1] if self.time else None)
+
     def index(self, spatial: tuple[Any, ...]) -> tuple[Any, ...]:
         """The array index of a spatial selection of this image's labels (its timepoint's, in a series)."""
         return ((self.time[0],) if self.time else ()) + tuple(spatial)
@@ -145,11 +149,13 @@ class LabelImage:
             array = self.array(level, mode="r")
         except Exception:
             return False
-        shape = self._with_time(self.spatial_shape(level), self.time[1] if self.time else None)
-        return array.shape == shape and array.dtype == np.dtype(self.dtype)
+        return array.shape == self.shape(level) and array.dtype == np.dtype(self.dtype)
 
     def create_level(self, level: int) -> zarr.Array:
-        """(Re)create the empty array of ``level`` (the array layout keeps the array's attributes)."""
+        """(Re)create the empty array of ``level`` (the array layout keeps the array's attributes). A time
+        series' level, once made, is kept: it holds the labels of its other timepoints."""
+        if self.time and self.has_level(level):
+            return self.array(level)
         kwargs: dict[str, Any] = {}
         if self.image.zarr_format == 3:
             kwargs["dimension_names"] = list(self._with_time(self.image.spatial_names, "t"))
@@ -158,7 +164,7 @@ class LabelImage:
         shards = self.shards(level)
         return zarr.create_array(
             str(self.level_path(level)),
-            shape=self._with_time(self.spatial_shape(level), self.time[1] if self.time else None),
+            shape=self.shape(level),
             chunks=self._with_time(self.chunks(level), 1),
             shards=None if shards is None else self._with_time(shards, 1),
             dtype=self.dtype,

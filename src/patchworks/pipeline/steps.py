@@ -72,9 +72,9 @@ def prepare(config: dict[str, Any], output: str, tile_shape: list[int] | None = 
     """Check the config against the input and create the empty stage store (``tile_shape``: the
     tiles as fixed on the submit host, for tile_shape "auto")."""
     plan = Plan(config, tuple(tile_shape) if tile_shape else None)
-    checks.check(plan, method=False)  # the method was checked at parse time; stage checks it again
-    plan.label_owner.mkdir(parents=True, exist_ok=True)  # a time series': its timepoints share it
-    plan.label_image.reserve(str(plan.label_owner))
+    with _series_lock(plan):  # a time series' timepoints check and reserve its label image in turn
+        checks.check(plan, method=False)  # the method was checked at parse time; stage checks it again
+        plan.label_image.reserve(str(plan.label_owner))
     zarr.create_array(
         plan.paths.stage_store, shape=plan.grid.shape, dtype=np.uint32, fill_value=0,
         chunks=plan.label_image.chunks(0), shards=plan.label_image.spatial_shards(0), overwrite=True,
@@ -217,8 +217,7 @@ def label_image(config: dict[str, Any], output: str) -> None:
     with _series_lock(plan):
         label = plan.label_image
         label.claim(str(plan.label_owner), config["output"]["overwrite"])
-        if not (label.time and label.has_level(0)):
-            label.create_level(0)
+        label.create_level(0)
     atomic.write_json(output, {"labels": str(Path(label.path)), "dtype": config["output"]["dtype"]})
 
 
@@ -229,11 +228,9 @@ def pyramid(config: dict[str, Any], output: str) -> None:
     label = plan.label_image
     with _series_lock(plan):
         label.claim(str(plan.label_owner), config["output"]["overwrite"])
-        if not label.time:
-            label.remove_levels_from(1)
+        label.remove_levels_from(label.levels)  # left by a run with more levels
         for level in range(1, label.levels):
-            if not (label.time and label.has_level(level)):
-                label.create_level(level)
+            label.create_level(level)
     atomic.write_json(output, {"levels": label.levels, "factors": label.factors})
 
 

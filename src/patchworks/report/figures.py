@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..io import atomic
 from ..io.ngff import ImageSource, read_image_info
 
 OVERVIEW_PIXELS = 1024  # the overview uses the largest level that fits this in y and x (or the smallest)
@@ -195,10 +195,7 @@ def _fmt(value: float | None) -> str:
 
 def _save(fig: Any, path: str | Path) -> None:
     """Write ``fig`` as PNG, appearing only once complete (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=110, format="png")
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     _pyplot().close(fig)
